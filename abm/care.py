@@ -1,0 +1,249 @@
+"""Monthly demand and care: episodes routed to providers, capacity and waiting, care transitions,
+contact history and health. All per-person work is vectorised over the population arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .patients import DEMAND, poisson_coupled, KMAX
+from .params import SERVICES
+
+S = {s: i for i, s in enumerate(SERVICES)}
+GOLDEN = np.float32(0.6180339887)
+CHOICE_SERVICES = ("outpatient", "elective")
+
+
+def ufrac(u: np.ndarray, j: int) -> np.ndarray:
+    """A decorrelated copy of a uniform array (one stored draw serves several choices)."""
+    x = u + np.float32(j) * GOLDEN
+    return x - np.floor(x)
+
+
+def init_state(m) -> None:
+    n_orgs = len(m.orgs)
+    m.backlog = np.zeros((n_orgs, len(SERVICES)))
+    m.units = np.zeros((n_orgs, len(SERVICES)))
+    m.coc_patient = np.full(m.pop.n, np.nan, dtype=np.float32)
+    m.month_tx = {}
+
+
+def resize(m) -> None:
+    """The population grew: extend per-person caches."""
+    n = m.pop.n
+    if m.coc_patient.shape[0] < n:
+        m.coc_patient = np.concatenate([m.coc_patient, np.full(n - m.coc_patient.shape[0], np.nan, np.float32)])
+
+
+def refresh_routing(m) -> None:
+    """Per service: providers (org indices), starting shares, and the payment response of each route."""
+    pr = m.p["payment_response"]
+    m.routing = {}
+    for s, shares in m.service_providers.items():
+        provs = [(o, sh) for o, sh in shares.items() if o != "practice" and sh > 0]
+        idx = np.array([m.org_by_id[o].idx for o, _ in provs], dtype=np.int64)
+        base = np.array([sh for _, sh in provs], dtype=float)
+        resp = np.ones(len(provs))
+        for k, (o, _) in enumerate(provs):
+            cid = m.net.route.get((s, o))
+            c = m.net.contracts.get(cid) if cid else None
+            if c is None:
+                continue
+            if c.payment == "tariff":
+                resp[k] = 1 + pr["tariff_activity"]
+            elif c.payment in ("block", "capitation", "wpap") or c.kind in ("prime", "icp"):
+                resp[k] = 1 - pr["population_avoidance"]
+        m.routing[s] = {"idx": idx, "share": base, "resp": resp,
+                        "practice_share": shares.get("practice", 0.0)}
+    n_prac = len(m.practices)
+    modes = np.array([pr_.mode for pr_ in m.practices])
+    m.practice_integrated = (modes == "partial") | (modes == "full")
+    digital = m.p["digital"]
+    share = np.full(n_prac, digital["baseline_share"], dtype=np.float32)
+    if m.arr["digital_required"]:
+        share[m.practice_integrated] = digital["icp_share"]
+    m.practice_digital = share
+
+
+def _choice_shares(m, s: str) -> np.ndarray:
+    """Patient choice among eligible providers by waiting and quality (elective and outpatient)."""
+    r = m.routing[s]
+    if s not in CHOICE_SERVICES or len(r["idx"]) < 2:
+        return r["share"]
+    ch = m.p["choice"]
+    q = np.array([m.orgs[i].quality for i in r["idx"]])
+    cap = np.maximum(m.capacity[r["idx"], S[s]], 1e-9)
+    pressure = m.backlog[r["idx"], S[s]] / cap
+    alive = np.array([0.0 if m.orgs[i].failed else 1.0 for i in r["idx"]])
+    logit = np.log(np.maximum(r["share"], 1e-12)) - ch["wait_sensitivity"] * pressure + ch["quality_sensitivity"] * (q - q.mean())
+    w = np.exp(logit - logit.max()) * alive
+    return w / w.sum() if w.sum() > 0 else r["share"]
+
+
+def demand(m, t: int) -> dict:
+    """This month's needs: counts per person and service, from uniforms shared by every arrangement."""
+    pop, p = m.pop, m.p
+    rng = m.stream("demand", t)
+    n = pop.n
+    u = rng.random((len(DEMAND) + 3, n), dtype=np.float32)
+    surge = np.float32(1.0 + m.shock_level("demand_surge", t))
+    counts = {}
+    for k, key in enumerate(DEMAND):
+        lam = pop.rate[key] * (surge / np.float32(12.0))
+        if key == "emergency":
+            lam = lam * emergency_multiplier(m)
+        elif key in ("outpatient", "elective"):
+            r = m.routing[key]
+            lam = lam * np.float32((_choice_shares(m, key) * r["resp"]).sum())
+        counts[key] = poisson_coupled(lam, u[k], KMAX[key])
+    gp = counts.pop("gp_contacts")
+    d = m.practice_digital[pop.practice]
+    dig = np.minimum(np.floor(gp * d + u[len(DEMAND)]).astype(np.uint8), gp)
+    counts["gp_digital"] = dig
+    counts["gp_f2f"] = gp - dig
+    counts["community"] = counts.pop("community_contacts")
+    counts["_u_choice"] = u[len(DEMAND) + 1]
+    counts["_u_trans"] = u[len(DEMAND) + 2]
+    return counts
+
+
+def emergency_multiplier(m) -> np.ndarray:
+    """Prevention, health deficit, continuity of care and digital substitution acting on emergency risk."""
+    pop, p = m.pop, m.p
+    mult = (1.0 - pop.prevention_effect())
+    mult *= pop.health_multiplier()
+    c = p["continuity"]
+    coc = m.coc_patient[: pop.n]
+    dev = np.where(np.isnan(coc), 0.0, coc - c["reference"]).astype(np.float32)
+    mult *= np.clip(1.0 - c["acs_share"] * c["effect_per_0_2"] * dev / 0.2, 0.5, 1.5)
+    eff = p["digital"]["health_effect"]
+    if eff:
+        mult *= 1.0 + eff * m.practice_digital[pop.practice]
+    return mult.astype(np.float32)
+
+
+def deliver(m, t: int, counts: dict) -> None:
+    """Route episodes, apply capacity, record transitions, contact history and health."""
+    pop, p = m.pop, m.p
+    n = pop.n
+    n_orgs = len(m.orgs)
+    units = np.zeros((n_orgs, len(SERVICES)))
+    mc = np.zeros((n, pop.n_slots), np.uint8)
+    uc, ut = counts["_u_choice"], counts["_u_trans"]
+    chosen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    extra_cost = np.zeros(n_orgs)
+
+    # general practice: the registered practice, with a share at the GP federation (extended access)
+    for j, s in enumerate(("gp_f2f", "gp_digital")):
+        k = counts[s]
+        r = m.routing[s]
+        fed = np.zeros(n, np.uint8)
+        if len(r["idx"]):
+            g = np.float32(1.0 - r["practice_share"])
+            fed = np.minimum(np.floor(k * g + ufrac(uc, 11 + j)).astype(np.uint8), k)
+            units[r["idx"][0], S[s]] += fed.sum()
+            mc[:, m.slot_of[r["idx"][0]]] += fed
+        own = k - fed
+        units[m.practice_idx, S[s]] += np.bincount(pop.practice, weights=own, minlength=len(m.practices))
+        mc[:, 0] += own
+
+    # other services: provider per person-month by (choice-adjusted) shares
+    disc = p["transitions"]
+    em = counts["emergency"]
+    em_idx = np.flatnonzero(em)
+    band = pop.band[em_idx]
+    u_d = ut[em_idx]
+    pc = np.asarray(disc["discharge_to_community"], np.float32)[band]
+    ps = np.asarray(disc["discharge_to_social_care"], np.float32)[band]
+    to_comm = em_idx[u_d < pc]
+    to_sc = em_idx[(u_d >= pc) & (u_d < pc + ps)]
+    add = {"community": (to_comm, int(disc["community_contacts_per_discharge"])),
+           "social_care": (to_sc, int(disc["social_care_weeks_per_discharge"]))}
+    for j, s in enumerate(("community", "outpatient", "elective", "emergency", "mental_health", "social_care")):
+        k = counts[s]
+        idx = np.flatnonzero(k)
+        kk = k[idx].astype(np.int64)
+        r = m.routing[s]
+        shares = _choice_shares(m, s)
+        cum = np.cumsum(shares)
+        cum[-1] = 1.0 + 1e-6
+        pick = np.searchsorted(cum, ufrac(uc[idx], j + 1), side="right")
+        prov = r["idx"][pick]
+        units[:, S[s]] += np.bincount(prov, weights=kk, minlength=n_orgs)
+        slot = m.slot_of[prov]
+        mc[idx, slot] += kk.astype(np.uint8)
+        chosen[s] = (idx, prov, kk)
+        if s in add:  # episodes that follow a discharge
+            didx, per = add[s]
+            dpick = np.searchsorted(cum, ufrac(uc[didx], j + 21), side="right")
+            dprov = r["idx"][dpick]
+            units[:, S[s]] += np.bincount(dprov, minlength=n_orgs) * per
+            mc[didx, m.slot_of[dprov]] += np.uint8(min(per, 4))
+            chosen["disc_" + s] = (didx, dprov, np.full(len(didx), per))
+
+    # capacity: elective and outpatient wait; emergency overflow costs more
+    wait_frac = {}
+    for s in CHOICE_SERVICES:
+        col = S[s]
+        demand_ = units[:, col] + m.backlog[:, col]
+        served = np.minimum(demand_, m.capacity[:, col])
+        m.backlog[:, col] = demand_ - served
+        units[:, col] = served
+        wait_frac[s] = np.divide(m.backlog[:, col], demand_, out=np.zeros(n_orgs), where=demand_ > 0)
+    col = S["emergency"]
+    over = np.maximum(units[:, col] - m.capacity[:, col], 0)
+    extra_cost += over * (p["costs"]["overflow_cost_ratio"] - 1) * m.var_unit[:, col]
+
+    # care transitions between organisations
+    prac_org = m.practice_idx[pop.practice]
+    a_list, b_list, who, kind = [], [], [], []
+    op_idx, op_prov, _ = chosen["outpatient"]
+    a_list.append(prac_org[op_idx]); b_list.append(op_prov); who.append(op_idx); kind.append(np.zeros(len(op_idx), np.int8))
+    el_idx, el_prov, _ = chosen["elective"]
+    has_op = np.zeros(n, np.int64) - 1
+    has_op[op_idx] = op_prov
+    src = np.where(has_op[el_idx] >= 0, has_op[el_idx], prac_org[el_idx])
+    a_list.append(src); b_list.append(el_prov); who.append(el_idx); kind.append(np.zeros(len(el_idx), np.int8))
+    mh_idx, mh_prov, _ = chosen["mental_health"]
+    ref = ufrac(ut[mh_idx], 5) < disc["gp_to_mental_health_referral"]
+    a_list.append(prac_org[mh_idx[ref]]); b_list.append(mh_prov[ref]); who.append(mh_idx[ref]); kind.append(np.zeros(int(ref.sum()), np.int8))
+    acute = m.routing["emergency"]["idx"][0]
+    for s in ("community", "social_care"):
+        didx, dprov, _ = chosen["disc_" + s]
+        a_list.append(np.full(len(didx), acute)); b_list.append(dprov); who.append(didx); kind.append(np.ones(len(didx), np.int8))
+    a = np.concatenate(a_list); b = np.concatenate(b_list); w = np.concatenate(who); kd = np.concatenate(kind)
+    ent = m.entity
+    handoff = ent[a] != ent[b]
+    cov = m.coverage[a, b] * handoff
+    n_handoffs = float(handoff.sum())
+    integrated = float(cov.sum())
+    unint = handoff * (1.0 - cov)
+    # uncovered discharges wait in hospital; any uncovered hand-off costs a little health
+    extra_cost[acute] += float((unint * kd).sum()) * p["costs"]["delayed_discharge_days"] * p["costs"]["excess_bed_day_cost"]
+    m.record("handoffs", t, n_handoffs)
+    m.record("integrated", t, integrated)
+    m.record("admissions", t, float(em.sum()))
+
+    # health: recovery towards baseline (raised by prevention), losses from admissions, waits and hand-offs
+    h = pop.health
+    hp = p["health"]
+    target = np.minimum(pop.base_health + np.float32(hp["prevention_gain"] / max(p["prevention"]["effect_max"], 1e-9))
+                        * pop.prevention_effect(), 1.0)
+    h += np.float32(hp["recovery_rate"]) * (target - h)
+    h -= np.float32(hp["admission_loss"]) * em
+    wl = p["costs"]["waiting_health_loss"]
+    for s in CHOICE_SERVICES:
+        idx, prov, _ = chosen[s]
+        h[idx] -= np.float32(wl) * wait_frac[s][prov].astype(np.float32)
+    np.subtract.at(h, w, (hp["handoff_loss"] * unint).astype(np.float32))
+    avoid = m.p["payment_response"]["rationing_health_loss"]
+    for s in CHOICE_SERVICES:
+        r = m.routing[s]
+        gap = float(((1.0 - r["resp"]).clip(0) * _choice_shares(m, s)).sum())
+        if gap > 0:
+            idx, _, _ = chosen[s]
+            h[idx] -= np.float32(avoid * gap)
+    np.clip(h, 0.0, 1.0, out=h)
+
+    pop.record_contacts(t, mc)
+    m.units = units
+    m.extra_cost = extra_cost

@@ -1,0 +1,527 @@
+"""Parameters as data: loading the sourced YAML defaults, the economy and arrangements, and overrides.
+
+Every default lives in `configs/` with its unit and source. Overrides are patches applied to a deep
+copy, so a reform never leaks into the baseline. Bad input raises `ConfigError` naming the file,
+the field and what is allowed.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError, did_you_mean
+
+ARRANGEMENTS = ("fragmented", "alliance", "prime_contractor", "prime_provider", "icp_partial", "icp_full")
+SERVICES = ("gp_f2f", "gp_digital", "community", "outpatient", "elective", "emergency", "mental_health", "social_care")
+GP_SERVICES = ("gp_f2f", "gp_digital")
+ORG_KINDS = ("funder", "commissioner", "local_authority", "acute", "community", "mental_health", "social_care",
+             "voluntary", "private", "gp_practice", "gp_federation", "prime_contractor")
+PROVIDER_KINDS = ("acute", "community", "mental_health", "social_care", "voluntary", "private", "gp_federation",
+                  "prime_contractor")
+PAYMENTS = ("allocation", "tariff", "block", "capitation", "wpap", "fee", "none")
+SHOCK_KINDS = ("demand_surge", "cost_inflation", "efficiency_shortfall", "population_growth", "ageing")
+PARTICIPATION = ("outside", "partial", "full")
+
+
+# --------------------------------------------------------------------------- locating packaged data
+def config_dir() -> Path:
+    """`configs/` in a checkout, or the copy inside an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for cand in (here.parent / "configs", here / "_data" / "configs"):
+        if cand.is_dir():
+            return cand
+    return Path(str(resources.files("abm") / "_data" / "configs"))
+
+
+def default_economy_path() -> Path:
+    return config_dir() / "economies" / "dudley.yaml"
+
+
+def arrangement_path(key: str) -> Path:
+    return config_dir() / "arrangements" / f"{key}.yaml"
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read YAML, turning a missing file or syntax error into one clear line."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("file not found", file=str(p))
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"YAML syntax error{where}: {problem}", file=str(p)) from None
+
+
+def pydantic_error(exc: ValidationError, file: str | None, model: type[BaseModel] | None = None) -> ConfigError:
+    """First pydantic error as a ConfigError (with a 'did you mean' for unknown keys)."""
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"])
+    if err["type"] == "extra_forbidden":
+        parent = model
+        known: list[str] = []
+        if parent is not None:
+            known = list(parent.model_fields)
+            for part in err["loc"][:-1]:
+                f = parent.model_fields.get(str(part)) if parent else None
+                ann = getattr(f, "annotation", None)
+                parent = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+                known = list(parent.model_fields) if parent else []
+        hint = did_you_mean(str(err["loc"][-1]), known)
+        return ConfigError("unknown key" + (f"; {hint}" if hint else ""), file=file, field=loc,
+                           allowed=", ".join(known) if known and not hint else None)
+    msg = err["msg"].replace("Value error, ", "")
+    return ConfigError(msg, file=file, field=loc or None, value=err.get("input") if not isinstance(err.get("input"), dict) else None)
+
+
+# --------------------------------------------------------------------------- parameter tree
+def _is_leaf(node: Any) -> bool:
+    return isinstance(node, dict) and "value" in node and ("unit" in node or "source" in node)
+
+
+def _bounds(leaf: dict) -> tuple[float | None, float | None]:
+    lo, hi = leaf.get("min"), leaf.get("max")
+    unit = str(leaf.get("unit", ""))
+    if lo is None and hi is None and (unit.startswith("share") or unit.startswith("probability") or unit.startswith("0-1")):
+        lo, hi = 0.0, 1.0
+    return lo, hi
+
+
+@lru_cache(maxsize=1)
+def _default_tree_cached() -> str:
+    path = config_dir() / "parameters.yaml"
+    return json.dumps(read_yaml(path))
+
+
+def default_parameters() -> dict:
+    """The sourced parameter tree (a fresh deep copy each call)."""
+    return json.loads(_default_tree_cached())
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, dict]:
+    """Dotted name -> leaf (value, unit, source, ...)."""
+    out: dict[str, dict] = {}
+    for k, v in tree.items():
+        name = f"{prefix}{k}"
+        if _is_leaf(v):
+            out[name] = v
+        elif isinstance(v, dict):
+            out.update(flatten(v, name + "."))
+    return out
+
+
+def values(tree: dict) -> dict:
+    """Strip units and sources: a nested dict of plain values for the model to read."""
+    out = {}
+    for k, v in tree.items():
+        if _is_leaf(v):
+            out[k] = v["value"]
+        elif isinstance(v, dict):
+            out[k] = values(v)
+        else:
+            out[k] = v
+    return out
+
+
+def _check_value(name: str, leaf: dict, value: Any, file: str | None) -> Any:
+    old = leaf["value"]
+    lo, hi = _bounds(leaf)
+
+    def check_scalar(x: Any, old_x: Any, field: str) -> Any:
+        if isinstance(old_x, bool):
+            if not isinstance(x, bool):
+                raise ConfigError("wrong type", file=file, field=field, value=x, allowed="true or false")
+            return x
+        if isinstance(old_x, (int, float)):
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                raise ConfigError("wrong type", file=file, field=field, value=x, allowed="a number")
+            if (lo is not None and x < lo) or (hi is not None and x > hi):
+                raise ConfigError("out of range", file=file, field=field, value=x,
+                                  allowed=f"{lo if lo is not None else '-inf'} to {hi if hi is not None else 'inf'}")
+            return float(x) if isinstance(old_x, float) else x
+        if isinstance(old_x, str):
+            if not isinstance(x, str):
+                raise ConfigError("wrong type", file=file, field=field, value=x, allowed="text")
+            allowed = [s.strip() for s in str(leaf.get("unit", "")).split(" or ")]
+            if len(allowed) > 1 and x not in allowed:
+                raise ConfigError("not an allowed value", file=file, field=field, value=x, allowed=", ".join(allowed))
+            return x
+        return x
+
+    if isinstance(old, list):
+        if not isinstance(value, list) or len(value) != len(old):
+            raise ConfigError("wrong type", file=file, field=name, value=value, allowed=f"a list of {len(old)} numbers")
+        return [check_scalar(x, o, name) for x, o in zip(value, old)]
+    if isinstance(old, dict):
+        if not isinstance(value, dict):
+            raise ConfigError("wrong type", file=file, field=name, value=value, allowed=f"a mapping with keys {', '.join(old)}")
+        out = dict(old)
+        for k, x in value.items():
+            if k not in old:
+                hint = did_you_mean(k, old)
+                raise ConfigError("unknown key" + (f"; {hint}" if hint else ""), file=file, field=f"{name}.{k}",
+                                  allowed=None if hint else ", ".join(old))
+            out[k] = check_scalar(x, old[k], f"{name}.{k}")
+        return out
+    return check_scalar(value, old, name)
+
+
+def normalise_override_names(overrides: dict | None) -> dict:
+    """Accept both `prevention.budget_share` and `prevention__budget_share`."""
+    return {str(k).replace("__", "."): v for k, v in (overrides or {}).items()}
+
+
+def split_overrides(overrides: dict) -> tuple[dict, dict, dict]:
+    """Split into parameter, `arrangement.*` and `economy.*` overrides."""
+    par, arr, eco = {}, {}, {}
+    for k, v in overrides.items():
+        if k.startswith("arrangement."):
+            arr[k[len("arrangement."):]] = v
+        elif k.startswith("economy."):
+            eco[k[len("economy."):]] = v
+        else:
+            par[k] = v
+    return par, arr, eco
+
+
+def apply_parameter_overrides(tree: dict, overrides: dict, file: str | None = None) -> dict:
+    """Return a patched deep copy of the parameter tree."""
+    tree = copy.deepcopy(tree)
+    leaves = flatten(tree)
+    for name, value in overrides.items():
+        if name not in leaves:
+            hint = did_you_mean(name, leaves)
+            raise ConfigError("unknown parameter" + (f"; {hint}" if hint else ""), file=file, field=name,
+                              allowed=None if hint else "a dotted name from configs/parameters.yaml, or arrangement.* / economy.*")
+        leaves[name]["value"] = _check_value(name, leaves[name], value, file)
+    return tree
+
+
+def _patch_nested(data: dict, dotted: str, value: Any, file: str | None, root: str) -> None:
+    parts = dotted.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or part not in node:
+            keys = list(node) if isinstance(node, dict) else []
+            hint = did_you_mean(part, keys)
+            raise ConfigError("unknown key" + (f"; {hint}" if hint else ""), file=file,
+                              field=f"{root}.{'.'.join(parts[:i + 1])}", allowed=None if hint else ", ".join(map(str, keys)))
+        node = node[part]
+        if isinstance(node, dict) and _is_leaf(node):
+            node = node
+    last = parts[-1]
+    if not isinstance(node, dict) or (last not in node and not (isinstance(node, dict) and "value" in node)):
+        keys = list(node) if isinstance(node, dict) else []
+        hint = did_you_mean(last, keys)
+        raise ConfigError("unknown key" + (f"; {hint}" if hint else ""), file=file, field=f"{root}.{dotted}",
+                          allowed=None if hint else ", ".join(map(str, keys)))
+    if last in node and isinstance(node[last], dict) and "value" in node[last] and not isinstance(value, dict):
+        node[last]["value"] = value
+    else:
+        node[last] = value
+
+
+def validate_overrides(overrides: dict | None, arrangement: str | None = None, file: str | None = None) -> None:
+    """Check override names and values without building a model (for `abm validate`).
+
+    An `arrangement.*` override must be valid for the given arrangement, or, with none given, for
+    at least one of them (e.g. `arrangement.alliance.pool_fraction` only exists in `alliance`).
+    """
+    par, arr, eco = split_overrides(normalise_override_names(overrides))
+    apply_parameter_overrides(default_parameters(), par, file)
+    if eco:
+        load_economy(None, eco, file=file)
+    if not arr:
+        return
+    errors = []
+    for key in ([arrangement] if arrangement else ARRANGEMENTS):
+        try:
+            load_arrangement(key, arr, file=file)
+            return
+        except ConfigError as exc:
+            errors.append(exc)
+    if arrangement:
+        raise errors[-1]
+    # prefer an error about a value over "unknown key", and a hint over none
+    raise min(errors, key=lambda e: ("unknown key" in e.detail, "did you mean" not in e.detail))
+
+
+# --------------------------------------------------------------------------- economy schema
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Sourced(Strict):
+    value: Any
+    unit: str
+    source: str
+    description: str | None = None
+
+
+class Population(Strict):
+    total: Sourced
+    age_bands: Sourced
+    age_share: Sourced
+    ltc_mean: Sourced
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not isinstance(self.total.value, (int, float)) or isinstance(self.total.value, bool) or self.total.value <= 0:
+            raise ValueError(f"population.total must be a positive number (got {self.total.value!r})")
+        n = len(self.age_bands.value)
+        share = self.age_share.value
+        if len(share) != n or any((not isinstance(x, (int, float))) or x < 0 for x in share):
+            raise ValueError(f"population.age_share must be {n} non-negative numbers")
+        if abs(sum(share) - 1.0) > 1e-6:
+            raise ValueError(f"population.age_share must sum to 1 (sums to {sum(share):.4f})")
+        if len(self.ltc_mean.value) != n or any(x < 0 for x in self.ltc_mean.value):
+            raise ValueError(f"population.ltc_mean must be {n} non-negative numbers")
+        if n != 7:
+            raise ValueError("population.age_bands must be the 7 bands 0-4, 5-17, 18-44, 45-64, 65-74, 75-84, 85+")
+        return self
+
+
+class Organisation(Strict):
+    id: str
+    kind: Literal[ORG_KINDS]  # type: ignore[valid-type]
+    name: str
+    nhs_body: bool
+    vat_recovers: bool | None = None
+    cost_ratio: float = Field(1.0, gt=0)
+    quality: float = Field(0.7, ge=0, le=1)
+    source: str | None = None
+
+
+class Practice(Strict):
+    id: str
+    list_size: int = Field(gt=0)
+    contract: Literal["gms", "pms"] = "gms"
+
+
+class Practices(Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    source: str
+    unit: str
+    items: list[Practice] = Field(alias="list", min_length=1)
+
+
+class Economy(Strict):
+    name: str
+    description: str | None = None
+    population: Population
+    organisations: list[Organisation]
+    service_providers: Sourced
+    commissioned_by: Sourced
+    practices: Practices
+
+    @model_validator(mode="after")
+    def _check(self):
+        ids = [o.id for o in self.organisations] + [p.id for p in self.practices.items]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"duplicate organisation ids: {sorted(dup)}")
+        kinds = {o.kind for o in self.organisations}
+        for need in ("funder", "commissioner"):
+            if need not in kinds:
+                raise ValueError(f"organisations need one of kind '{need}'")
+        orgs = {o.id for o in self.organisations}
+        sp = self.service_providers.value
+        if set(sp) != set(SERVICES):
+            missing = sorted(set(SERVICES) - set(sp))
+            extra = sorted(set(sp) - set(SERVICES))
+            raise ValueError(f"service_providers must list exactly {', '.join(SERVICES)} (missing {missing}, unknown {extra})")
+        for s, shares in sp.items():
+            for org, x in shares.items():
+                if org != "practice" and org not in orgs:
+                    hint = did_you_mean(org, orgs)
+                    raise ValueError(f"service_providers.{s}: unknown organisation '{org}'" + (f"; {hint}" if hint else ""))
+                if not 0 <= x <= 1:
+                    raise ValueError(f"service_providers.{s}.{org}: share must be between 0 and 1 (got {x})")
+            if abs(sum(shares.values()) - 1.0) > 1e-6:
+                raise ValueError(f"service_providers.{s}: shares must sum to 1 (sum to {sum(shares.values()):.4f})")
+        for s, org in self.commissioned_by.value.items():
+            if org not in orgs:
+                raise ValueError(f"commissioned_by.{s}: unknown organisation '{org}'")
+        return self
+
+
+# --------------------------------------------------------------------------- arrangement schema
+class NewHolder(Strict):
+    id: str
+    kind: Literal[ORG_KINDS]  # type: ignore[valid-type]
+    name: str
+    nhs_body: bool
+
+
+class Holder(Strict):
+    org: str | None = None
+    new: NewHolder | None = None
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.org is None) == (self.new is None):
+            raise ValueError("holder needs exactly one of 'org' (an existing organisation) or 'new'")
+        return self
+
+
+class RiskTerms(Strict):
+    kind: Literal["none", "corridor", "gain_loss"] = "none"
+    bands: list[tuple[float, float]] = Field(default_factory=list)  # corridor: (threshold, payer share)
+    min_rate: float = Field(0.0, ge=0, le=1)  # gain_loss: minimum savings/loss rate before sharing
+    share: float = Field(0.5, ge=0, le=1)     # gain_loss: payer's share beyond the minimum rate
+    cap: float = Field(0.1, ge=0, le=1)       # gain_loss: cap as a share of contract value
+
+    @field_validator("bands")
+    @classmethod
+    def _bands(cls, v):
+        for t, s in v:
+            if not (0 <= t <= 1 and 0 <= s <= 1):
+                raise ValueError("corridor bands are (threshold, share) pairs in 0-1")
+        return sorted(v)
+
+
+class HolderContract(Strict):
+    kind: Literal["prime", "icp"]
+    payment: Literal["capitation", "wpap", "block"]
+    scope: list[Literal[SERVICES[2:]]] = Field(min_length=1)  # type: ignore[valid-type]  # core GP joins via practices.full
+    value_factor: float = Field(1.0, gt=0, le=2)
+    management_fee: float = Field(0.0, ge=0, le=0.5)
+    contract_years: int = Field(10, ge=1, le=50)
+    risk_terms: RiskTerms = Field(default_factory=RiskTerms)
+
+
+class Alliance(Strict):
+    members: list[str] = Field(min_length=2)
+    risk_shares: dict[str, float]
+    pool_fraction: float = Field(1.0, ge=0, le=1)
+    contract_years: int = Field(10, ge=1, le=50)
+    unanimity: bool = True
+    unanimity_trust: float = Field(0.4, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _shares(self):
+        if any(s < 0 or s > 1 for s in self.risk_shares.values()):
+            raise ValueError("alliance.risk_shares must each be between 0 and 1")
+        total = sum(self.risk_shares.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"alliance.risk_shares must sum to 1 (sum to {total:.4f})")
+        return self
+
+
+class PracticeTerms(Strict):
+    allowed: list[Literal[PARTICIPATION]] = Field(min_length=1)  # type: ignore[valid-type]
+    integration_fee_per_head: float = Field(0.0, ge=0)
+    salaried_share: float = Field(0.5, ge=0, le=1)
+    full_uplift: float = Field(0.0, ge=-0.5, le=0.5)
+    break_points_months: list[int] = Field(default_factory=list)
+    notice_months: int = Field(12, ge=0)
+    patients_stay_share: float = Field(0.7, ge=0, le=1)
+
+
+class Arrangement(Strict):
+    key: str
+    label: str
+    description: str
+    sources: list[str] = Field(min_length=1)
+    holder: Holder | None = None
+    contract: HolderContract | None = None
+    standard_payment: dict[str, Literal[PAYMENTS]]  # type: ignore[valid-type]
+    subcontract_payment: dict[str, Literal[PAYMENTS]] = Field(default_factory=dict)  # type: ignore[valid-type]
+    pass_through: float = Field(0.0, ge=0, le=1)
+    la_services: Literal["separate", "pooled"] = "separate"
+    digital_required: bool = False
+    alliance: Alliance | None = None
+    practices: PracticeTerms
+    prevention_holder: Literal["commissioner", "alliance", "holder"] = "commissioner"
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if (self.holder is None) != (self.contract is None):
+            raise ValueError("holder and contract go together: give both or neither")
+        if self.prevention_holder == "holder" and self.holder is None:
+            raise ValueError("prevention_holder 'holder' needs a holder")
+        if self.prevention_holder == "alliance" and self.alliance is None:
+            raise ValueError("prevention_holder 'alliance' needs an alliance block")
+        if self.alliance is not None and self.subcontract_payment and self.holder is not None:
+            raise ValueError("an alliance has no subcontracts (seeds/004): drop holder or alliance")
+        if "full" in self.practices.allowed and self.holder is None:
+            raise ValueError("practices.allowed 'full' needs a holder to join")
+        return self
+
+
+def _validated(model: type[BaseModel], data: Any, file: str | None):
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping at the top level", file=file)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise pydantic_error(exc, file, model) from None
+
+
+def load_economy(path: str | Path | None = None, overrides: dict | None = None, file: str | None = None) -> dict:
+    """Load and validate an economy file (None = the built-in Dudley economy); returns plain data."""
+    p = Path(path) if path not in (None, "default") else default_economy_path()
+    data = read_yaml(p)
+    if overrides:
+        data = copy.deepcopy(data)
+        for k, v in overrides.items():
+            _patch_nested(data, k, v, file or str(p), "economy")
+    eco = _validated(Economy, data, file or str(p))
+    out = eco.model_dump(by_alias=True)
+    out["_path"] = str(p)
+    return out
+
+
+def load_arrangement(key: str, overrides: dict | None = None, file: str | None = None, economy: dict | None = None) -> dict:
+    """Load and validate an arrangement definition by key (or a path to a YAML file)."""
+    if key not in ARRANGEMENTS and not str(key).endswith((".yaml", ".yml")):
+        raise ConfigError("unknown arrangement", file=file, field="arrangement", value=key, allowed=", ".join(ARRANGEMENTS))
+    p = Path(key) if str(key).endswith((".yaml", ".yml")) else arrangement_path(key)
+    data = read_yaml(p)
+    if overrides:
+        data = copy.deepcopy(data)
+        for k, v in overrides.items():
+            _patch_nested(data, k, v, file or str(p), "arrangement")
+    arr = _validated(Arrangement, data, file or str(p)).model_dump()
+    if economy is not None:
+        ids = {o["id"] for o in economy["organisations"]}
+        where = file or str(p)
+        if arr["holder"] and arr["holder"]["org"] and arr["holder"]["org"] not in ids:
+            raise ConfigError("unknown organisation", file=where, field="holder.org", value=arr["holder"]["org"],
+                              allowed=", ".join(sorted(ids)))
+        if arr["alliance"]:
+            for m in arr["alliance"]["members"]:
+                if m not in ids:
+                    raise ConfigError("unknown organisation", file=where, field="alliance.members", value=m,
+                                      allowed=", ".join(sorted(ids)))
+            for m in arr["alliance"]["risk_shares"]:
+                if m not in ids:
+                    raise ConfigError("unknown organisation", file=where, field="alliance.risk_shares", value=m,
+                                      allowed=", ".join(sorted(ids)))
+    return arr
+
+
+def resolve(arrangement: str, economy: str | Path | dict | None = None, overrides: dict | None = None,
+            file: str | None = None) -> dict:
+    """Everything a model needs, resolved and validated: parameters, economy, arrangement."""
+    ov = normalise_override_names(overrides)
+    par, arr_ov, eco_ov = split_overrides(ov)
+    tree = apply_parameter_overrides(default_parameters(), par, file)
+    eco = economy if isinstance(economy, dict) else load_economy(economy, eco_ov, file=file)
+    arr = load_arrangement(arrangement, arr_ov, file=file, economy=eco)
+    return {"parameters": tree, "params": values(tree), "economy": eco, "arrangement": arr}
+
+
+def config_hash(obj: Any) -> str:
+    """sha256 of a canonical JSON dump: the identity of a resolved configuration."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
