@@ -285,7 +285,25 @@ def _revert_holder(m, t: int) -> None:
                 m.net.route[(s, payee.org_id)] = new.cid
             m.sync_edge(new.cid)
             procure(m, new)
-    m.net.roles[m.holder.org_id] = "provider"
+    # the holder's own services go back on a standard contract (a successor takes them if it failed)
+    h = m.holder
+    comm = m.eco["commissioned_by"]["value"]
+    own = [s for s, sh in m.service_providers.items() if h.org_id in sh]
+    by_payer: dict[str, list[str]] = {}
+    for s in own:
+        cid = m.net.route.get((s, h.org_id))
+        if cid and m.net.contracts[cid].status == "terminated":
+            by_payer.setdefault(comm[s], []).append(s)
+    for payer, ss in by_payer.items():
+        value = sum(m.spend[h.org_id].get(s, 0.0) for s in ss) * m.uplift
+        new = Contract(f"std2:{payer}:{h.org_id}:{t}", "standard", std.get(h.kind, "block"), payer, h.org_id,
+                       value=value, start=t, services=tuple(ss))
+        m.net.contracts[new.cid] = new
+        for s in ss:
+            m.net.route[(s, h.org_id)] = new.cid
+        m.sync_edge(new.cid)
+    m.net.roles[h.org_id] = "provider"
+    m.net.holder_contracts = []
     m.holder = None
 
 

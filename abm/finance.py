@@ -372,19 +372,25 @@ def settle(m, t: int) -> None:
         amt = c.pass_through * variance
         led.transfer(m.org_by_id[c.payer].idx, m.org_by_id[c.payee].idx, amt, "settlement")
         m.cum["pass_through"] += abs(amt)
-    # 2. alliance pool: members' over/underspend pooled and shared by agreed shares (commissioner included)
+    # 2. alliance pool: the over/underspend of the members' services against the alliance budget (what
+    #    the commissioner planned to pay them) is shared by agreed shares, the commissioner included (004)
     members = [c for c in m.active_contracts() if c.kind == "alliance"]
     if members:
         al = m.arr["alliance"]
         f = al["pool_fraction"]
-        v = {c.payee: led.year_cost[m.org_by_id[c.payee].idx] - led.year_income[m.org_by_id[c.payee].idx]
-             for c in members}
-        pool = f * sum(v.values())
+        ids = {c.payee for c in members}
+        budget = {i: 0.0 for i in ids}
+        for c in m.active_contracts():
+            if c.payee in ids and c.kind not in ("alliance", "allocation"):
+                budget[c.payee] += c.value
+        idx = {i: m.org_by_id[i].idx for i in ids}
+        own = {i: led.year_cost[idx[i]] - led.year_income[idx[i]] for i in ids}      # member's own deficit
+        over = sum(led.year_cost[idx[i]] - budget[i] for i in ids)                    # pool overspend D
         shares = al["risk_shares"]
-        for c in members:
-            x = f * v[c.payee] - shares.get(c.payee, 0.0) * pool
-            led.transfer(m.ccg.idx, m.org_by_id[c.payee].idx, x, "settlement")
-        m.last_pool = pool
+        for i in sorted(ids):
+            x = f * (own[i] - shares.get(i, 0.0) * over)
+            led.transfer(m.ccg.idx, idx[i], x, "settlement")
+        m.last_pool = over
     # 3. risk corridors / gain-loss shares on the holder's population contract
     for cid in m.net.holder_contracts:
         c = m.net.contracts[cid]

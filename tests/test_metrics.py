@@ -1,0 +1,82 @@
+"""Metric definitions on hand-computed cases (DOMAIN.md §4) and on model state."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from abm import ARRANGEMENTS
+from abm.metrics import METRIC_NAMES, bice_boxerman, gini, secon_handoffs, upc
+
+
+def test_bice_boxerman_hand_computed():
+    counts = np.array([
+        [4, 0, 0],    # all with one provider -> 1
+        [2, 2, 0],    # (4 + 4 - 4) / (4 * 3) = 1/3
+        [1, 1, 1],    # fewer than 4 contacts -> undefined
+        [3, 1, 1],    # (9 + 1 + 1 - 5) / (5 * 4) = 0.3
+    ])
+    coc = bice_boxerman(counts)
+    assert coc[0] == pytest.approx(1.0)
+    assert coc[1] == pytest.approx(1 / 3)
+    assert np.isnan(coc[2])
+    assert coc[3] == pytest.approx(0.3)
+    spread = bice_boxerman(np.array([[1, 1, 1, 1]]))
+    assert spread[0] == pytest.approx(0.0)
+
+
+def test_upc_and_secon_handoffs():
+    assert upc(np.array([[3, 1, 0]]))[0] == pytest.approx(0.75)
+    assert secon_handoffs(["gp", "gp", "acute", "community", "community", "gp"]) == 3
+    assert secon_handoffs(["gp"]) == 0
+
+
+def test_gini():
+    assert gini(np.zeros(5)) == 0.0
+    assert gini(np.array([1, 1, 1, 1.0])) == pytest.approx(0.0)
+    assert gini(np.array([0, 0, 0, 10.0])) == pytest.approx(0.75)   # (n-1)/n for one bearer
+    assert gini(np.array([1, 2, 3, 4.0])) == pytest.approx(0.25)
+
+
+def test_every_interface_metric_collected_every_step(run_model):
+    m = run_model("icp_full", 7, 13)
+    df = m.datacollector.get_model_vars_dataframe()
+    assert set(METRIC_NAMES) <= set(df.columns)
+    assert len(df) == 14 and not df[list(METRIC_NAMES)].isna().any().any()
+    row = df.iloc[-1]
+    for share in ("integrated_handoff_share", "population_payment_share", "prevention_spend_share",
+                  "transaction_cost_share", "continuity_of_care", "health_index", "loss_gini"):
+        assert 0.0 <= row[share] <= 1.0, share
+
+
+def test_model_continuity_matches_definition_on_its_own_window(run_model):
+    m = run_model("fragmented", 7, 13)
+    coc = bice_boxerman(m.pop.window)
+    assert m.metrics["continuity_of_care"] == pytest.approx(np.nanmean(coc))
+    with_contact = m.pop.window.sum(axis=1) > 0
+    assert m.metrics["orgs_per_patient"] == pytest.approx((m.pop.window[with_contact] > 0).sum(axis=1).mean())
+
+
+def test_integration_raises_continuity_and_covers_handoffs(run_model):
+    """Integration raises continuity of care and lowers unintegrated hand-offs (issue 8 pattern)."""
+    frag, full = run_model("fragmented", 7, 13), run_model("icp_full", 7, 13)
+    assert full.metrics["continuity_of_care"] > frag.metrics["continuity_of_care"]
+    assert frag.metrics["integrated_handoff_share"] == 0.0
+    assert full.metrics["integrated_handoff_share"] > 0.5
+
+
+def test_contract_counts(run_model):
+    frag = run_model("fragmented", 7, 1)
+    full = run_model("icp_full", 7, 1)
+    n_prac = len(frag.practices)
+    assert frag.metrics["commissioner_contracts"] == n_prac + 8     # 6 CCG + 2 local authority
+    assert full.metrics["commissioner_contracts"] < frag.metrics["commissioner_contracts"]
+    assert frag.metrics["contracts_total"] == frag.metrics["commissioner_contracts"]
+
+
+@pytest.mark.parametrize("arr", ARRANGEMENTS)
+def test_lead_reserves_only_where_there_is_a_lead(arr, run_model):
+    m = run_model(arr, 7, 13)
+    if m.holder is None:
+        assert m.metrics["lead_reserves"] == 0.0
+    else:
+        assert m.metrics["lead_reserves"] == pytest.approx(m.holder.reserves / m.scale)
