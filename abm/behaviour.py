@@ -93,7 +93,8 @@ def _return_practice(m, pr, t: int) -> None:
     pr.returned = True
     pr.notice_month = None
     # patients stay with the ICP by default: move them to practices still fully integrated
-    others = np.array([q.idx for q in m.practices if q.mode == "full" and not q.failed])
+    others = np.array([q.idx for q in m.practices
+                       if q.mode == "full" and not q.failed and q.notice_month is None])
     k = m.practices.index(pr)
     rows = np.flatnonzero(m.pop.practice == k)
     stay = rows[rng.random(len(rows)) < terms["patients_stay_share"]]

@@ -64,6 +64,7 @@ class Network:
     practice_mode: dict[str, str]                   # practice id -> outside / partial / full
     alliance_members: list[str] = field(default_factory=list)
     roles: dict[str, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)   # providers the commissioner refused as subcontractors
 
 
 def _add(contracts: dict, c: Contract) -> Contract:
@@ -106,6 +107,12 @@ def build_network(economy: dict, arrangement: dict, params: dict, spend: dict[st
             return False
         return comm_of[s] == ccg or pooled_la
 
+    # subcontracting may need the commissioner's permission (001): refused below a quality bar, the
+    # provider's services stay on a direct contract and out of the holder's budget
+    need_permission = arrangement.get("subcontract_permission", False)
+    bar = p["oversight"]["permission_quality"]
+    refused = {oid for oid, o in orgs.items() if need_permission and oid != holder and o.get("quality", 1.0) < bar}
+
     contracts: dict[str, Contract] = {}
     route: dict[tuple[str, str], str] = {}
     roles: dict[str, str] = {}
@@ -121,7 +128,7 @@ def build_network(economy: dict, arrangement: dict, params: dict, spend: dict[st
             continue
         services = [s for s in SERVICES if oid in sp[s]]
         roles.setdefault(oid, "provider")
-        inside = [s for s in services if holder and in_holder_scope(s)]
+        inside = [s for s in services if holder and in_holder_scope(s) and oid not in refused]
         outside = [s for s in services if s not in inside]
         if inside and oid != holder:
             pay = arrangement["subcontract_payment"].get(o["kind"], "block")
@@ -153,7 +160,7 @@ def build_network(economy: dict, arrangement: dict, params: dict, spend: dict[st
             if in_holder_scope(s):
                 payers.setdefault(comm_of[s], []).append(s)
         for payer, ss in sorted(payers.items()):
-            total = sum(spend[org].get(s, 0.0) for org in spend for s in ss) * vf
+            total = sum(spend[org].get(s, 0.0) for org in spend for s in ss if org not in refused) * vf
             c = _add(contracts, Contract(f"{hc['kind']}:{payer}", hc["kind"], hc["payment"], payer, holder,
                                          value=total, end=12 * years, services=tuple(sorted(ss, key=SERVICES.index)),
                                          per_capita=total / population, risk_terms=hc["risk_terms"],
@@ -207,7 +214,8 @@ def build_network(economy: dict, arrangement: dict, params: dict, spend: dict[st
         main.gp_per_head = cap * (1 + pt_terms["full_uplift"])
         main.services = tuple(sorted(set(main.services) | {"gp_f2f", "gp_digital"}, key=SERVICES.index))
 
-    return Network(contracts, holder, holder_contracts, route, practice_route, practice_modes, members, roles)
+    return Network(contracts, holder, holder_contracts, route, practice_route, practice_modes, members, roles,
+                   refused=sorted(refused))
 
 
 def to_graph(contracts: dict[str, Contract], nodes: dict[str, dict]) -> nx.MultiDiGraph:

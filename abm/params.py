@@ -440,6 +440,7 @@ class Arrangement(Strict):
     pass_through: float = Field(0.0, ge=0, le=1)
     la_services: Literal["separate", "pooled"] = "separate"
     digital_required: bool = False
+    subcontract_permission: bool = False
     alliance: Alliance | None = None
     practices: PracticeTerms
     prevention_holder: Literal["commissioner", "alliance", "holder"] = "commissioner"

@@ -1,0 +1,244 @@
+"""Directional tests: each mechanism moves what it should, by a clear margin, over several seeds
+(issue 3; DOMAIN.md §2 and §5)."""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+
+from abm import ContractingModel
+from abm import behaviour
+from abm.params import SERVICES
+
+NO_FAIL = {"failure__threshold": -100.0}
+SEEDS = (1, 2, 3)
+
+
+def mean_metric(arr, metric, months, seeds=SEEDS, last=12, scale=0.03, **kw):
+    vals = []
+    for s in seeds:
+        m = ContractingModel(arr, rng=s, population_scale=scale, **{**NO_FAIL, **kw}).run(months)
+        vals.append(m.datacollector.get_model_vars_dataframe()[metric].iloc[-last:].mean())
+    return float(np.mean(vals))
+
+
+# ---------------------------------------------------------------- 1. prevention
+def test_longer_contracts_invest_more_in_prevention():
+    spend = {}
+    for years in (3, 10):
+        spend[years] = sum(ContractingModel("icp_full", rng=s, population_scale=0.02,
+                                            arrangement__contract__contract_years=years, **NO_FAIL).run(36).cum["prevention"]
+                           for s in SEEDS)
+    assert spend[10] > 3 * spend[3] > 0 or (spend[3] == 0 < spend[10])
+
+
+def test_targeting_by_risk_beats_even_spread_at_equal_spend():
+    out = {}
+    for targeting in ("risk", "even"):
+        ms = [ContractingModel("icp_full", rng=s, population_scale=0.05, prevention__budget_share=0.05,
+                               prevention__targeting=targeting, **NO_FAIL).run(60) for s in SEEDS]
+        out[targeting] = (np.mean([m.datacollector.get_model_vars_dataframe()["emergency_admissions_per_1000"].iloc[-24:].mean()
+                                   for m in ms]), sum(m.cum["prevention"] for m in ms))
+    assert out["risk"][1] == pytest.approx(out["even"][1], rel=1e-9)        # equal spend
+    assert out["risk"][0] < out["even"][0] * 0.97                           # clearly fewer admissions
+
+
+def test_prevention_works_with_a_lag():
+    def adm(share):
+        ms = [ContractingModel("icp_full", rng=s, population_scale=0.05, prevention__budget_share=share, **NO_FAIL).run(60)
+              for s in SEEDS]
+        return np.array([m.datacollector.get_model_vars_dataframe()["emergency_admissions_per_1000"].to_numpy() for m in ms]).mean(0)
+    none, some = adm(0.0), adm(0.05)
+    early = 1 - some[12] / none[12]
+    late = 1 - some[60] / none[60]
+    assert late > 0.03 and late > 3 * max(early, 0.0)
+
+
+def test_tariff_paid_acute_has_no_prevention_incentive():
+    m = ContractingModel("fragmented", rng=1, population_scale=0.01)
+    acute = m.org_by_id["dgft"]
+    assert behaviour.kept_share(m, acute) < 0
+    assert behaviour.incentive(m, 10.0, behaviour.kept_share(m, acute)) == 0.0
+    pp = ContractingModel("prime_provider", rng=1, population_scale=0.01)
+    assert behaviour.kept_share(pp, pp.org_by_id["dgft"]) > 0     # the same trust as capitated prime provider
+
+
+def test_fragmented_prevention_is_only_the_small_public_health_line(run_model):
+    frag, icp = run_model("fragmented", 7, 13), run_model("icp_full", 7, 13)
+    assert 0 < frag.metrics["prevention_spend_share"] < icp.metrics["prevention_spend_share"]
+
+
+# ---------------------------------------------------------------- 2. digital alternatives
+def test_icp_contract_shifts_gp_contacts_to_digital_and_cuts_cost(run_model):
+    frag, icp = run_model("fragmented", 7, 13), run_model("icp_partial", 7, 13)
+    def digital_share(m):
+        u = m.units[m.practice_idx]
+        return u[:, 1].sum() / u[:, :2].sum()
+    assert digital_share(icp) > digital_share(frag) + 0.08
+    same = ContractingModel("icp_partial", rng=7, population_scale=0.02, digital__icp_share=0.10).run(13)
+    cost = lambda m: sum(r["cost"] for r in m.finance_records() if r["org_kind"] == "gp_practice")
+    assert cost(icp) < cost(same)
+
+
+# ---------------------------------------------------------------- 3. volume response to payment
+def test_tariff_raises_elective_activity_population_payment_lowers_it():
+    def elective(arr, **kw):
+        ms = [ContractingModel(arr, rng=s, population_scale=0.03, **NO_FAIL, **kw).run(12) for s in SEEDS]
+        return np.mean([m.units[:, SERVICES.index("elective")].sum() for m in ms])
+    frag = elective("fragmented")
+    icp = elective("icp_full")
+    flat = elective("fragmented", payment_response__tariff_activity=0.0)
+    assert frag > flat * 1.03 and icp < flat * 0.98
+
+
+def test_rationing_when_capacity_binds():
+    loose = ContractingModel("fragmented", rng=1, population_scale=0.03, **NO_FAIL).run(12)
+    tight = ContractingModel("fragmented", rng=1, population_scale=0.03, costs__capacity_headroom=0.85, **NO_FAIL).run(12)
+    assert tight.backlog.sum() > 10 * max(loose.backlog.sum(), 1.0)
+    assert tight.metrics["health_index"] < loose.metrics["health_index"]
+
+
+# ---------------------------------------------------------------- 4. GP participation and right to return
+def test_willingness_raises_participation():
+    keen = ContractingModel("icp_full", rng=1, population_scale=0.01, participation__autonomy_mean=0.15)
+    wary = ContractingModel("icp_full", rng=1, population_scale=0.01, participation__autonomy_mean=0.7)
+    assert keen.metrics["gp_practices_integrated"] > wary.metrics["gp_practices_integrated"] + 5
+    assert sum(p.mode == "full" for p in keen.practices) > sum(p.mode == "full" for p in wary.practices)
+
+
+def test_no_participation_outside_icp(run_model):
+    for arr in ("fragmented", "alliance", "prime_contractor", "prime_provider"):
+        assert run_model(arr, 7, 1).metrics["gp_practices_integrated"] == 0
+
+
+def test_returning_practices_end_with_lower_income():
+    """Right to return is risky (003; Pulse/BMA 'no way back'): patients stay with the ICP and
+    funding beyond core GMS/PMS does not come back."""
+    # salaried practices compare no profit with GMS/PMS; with this threshold they return, while
+    # subcontracted practices (paid the ICP uplift) stay and take the patients who stay with the ICP
+    m = ContractingModel("icp_full", rng=3, population_scale=0.05, participation__return_threshold=0.02,
+                         participation__autonomy_mean=0.15, **NO_FAIL).run(36)
+    returned = [p for p in m.practices if p.returned]
+    assert len(returned) >= 3
+    income = collections.defaultdict(float)
+    for r in m.finance_records():
+        if r["year"] == 3:
+            income[r["org_id"]] = r["income"]
+    for p in returned:
+        assert income[p.org_id] < 0.8 * p.income_before, p
+        assert m.net.contracts[f"gms:{p.org_id}"].status == "active"
+    assert m.metrics["gp_returned"] == len(returned)
+    # notice is given 12 months ahead of the two-year break point
+    notices = [e["month"] for e in m.events if e["event"] == "notice"]
+    assert notices and set(notices) == {12}
+
+
+# ---------------------------------------------------------------- 5. trust and governance
+def test_trust_rises_with_surpluses_and_falls_with_losses():
+    good = ContractingModel("alliance", rng=1, population_scale=0.03, shocks=[{"kind": "cost_inflation", "month": 1, "size": -0.04}],
+                            **NO_FAIL).run(36)
+    bad = ContractingModel("alliance", rng=1, population_scale=0.03, shocks=[{"kind": "cost_inflation", "month": 1, "size": 0.06}],
+                           **NO_FAIL).run(36)
+    t0 = good.p["trust"]["initial"]
+    assert good.metrics["alliance_trust"] > t0 > bad.metrics["alliance_trust"]
+
+
+def test_low_trust_raises_governance_cost_and_lowers_integration():
+    hi = ContractingModel("icp_full", rng=1, population_scale=0.03, trust__initial=0.95, **NO_FAIL).run(12)
+    lo = ContractingModel("icp_full", rng=1, population_scale=0.03, trust__initial=0.05, **NO_FAIL).run(12)
+    assert hi.metrics["integrated_handoff_share"] > lo.metrics["integrated_handoff_share"] + 0.2
+    ahi = ContractingModel("alliance", rng=1, population_scale=0.03, trust__initial=0.95, **NO_FAIL).run(12)
+    alo = ContractingModel("alliance", rng=1, population_scale=0.03, trust__initial=0.05, **NO_FAIL).run(12)
+    assert alo.metrics["transaction_cost_share"] > ahi.metrics["transaction_cost_share"]
+
+
+def test_alliance_decisions_need_unanimity():
+    lo = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.3, **NO_FAIL).run(13)
+    hi = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.6, **NO_FAIL).run(13)
+    assert lo.cum["prevention"] == 0 and not lo.alliance_agreed
+    assert hi.cum["prevention"] > 0
+    anyway = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.3,
+                              arrangement__alliance__unanimity=False, **NO_FAIL).run(13)
+    assert anyway.cum["prevention"] > 0
+
+
+# ---------------------------------------------------------------- 6. patient choice
+def test_choice_moves_elective_activity_and_money_away_from_the_lead():
+    def private_income(q):
+        m = ContractingModel("prime_provider", rng=1, population_scale=0.03, **NO_FAIL)
+        m.org_by_id["dgft"].quality = q
+        m.run(12)
+        return sum(r["income"] for r in m.finance_records() if r["org_id"] == "indep")
+    assert private_income(0.3) > 1.2 * private_income(0.9)
+
+
+def test_long_waits_push_choice_elsewhere():
+    m = ContractingModel("fragmented", rng=1, population_scale=0.03, **NO_FAIL)
+    from abm.care import _choice_shares
+    before = _choice_shares(m, "elective").copy()
+    m.backlog[m.org_by_id["dgft"].idx, 4] = 3 * m.capacity[m.org_by_id["dgft"].idx, 4]
+    after = _choice_shares(m, "elective")
+    i = list(m.routing["elective"]["idx"]).index(m.org_by_id["dgft"].idx)
+    assert after[i] < before[i] - 0.2
+
+
+# ---------------------------------------------------------------- 7. commissioner oversight
+def test_sustained_quality_failure_terminates_and_reprocures():
+    m = ContractingModel("fragmented", rng=1, population_scale=0.02, **NO_FAIL)
+    mh = m.org_by_id["bcpft"]
+    mh.quality = mh.quality0 = 0.3
+    m.run(25)
+    assert any(e["event"] == "terminated for quality" and e["org"] == "bcpft" for e in m.events)
+    assert mh.failed and any(o.successor_of == "bcpft" for o in m.orgs)
+    assert m.cum["procurement"] > 0
+    assert all(d["status"] == "terminated" for _, v, d in m.contracts.in_edges("bcpft", data=True) if d["kind"] != "allocation")
+
+
+def test_icp_subcontracting_needs_permission():
+    ok = ContractingModel("icp_partial", rng=1, population_scale=0.01)
+    refused = ContractingModel("icp_partial", rng=1, population_scale=0.01, oversight__permission_quality=0.69)
+    # bcpft (quality 0.68) is refused: it keeps a direct contract with the commissioner
+    assert "bcpft" not in ok.net.refused and "bcpft" in refused.net.refused
+    assert refused.net.route[("mental_health", "bcpft")].startswith("std:")
+    assert ok.net.route[("mental_health", "bcpft")].startswith("sub:")
+    v = lambda m: m.net.contracts[m.net.holder_contracts[0]].value
+    assert v(refused) < v(ok)
+
+
+# ---------------------------------------------------------------- 8. financial failure
+def test_failure_ends_contracts_and_holder_failure_cascades():
+    m = ContractingModel("prime_contractor", rng=1, population_scale=0.03, arrangement__contract__value_factor=0.85).run(24)
+    prime = m.org_by_id["prime"]
+    assert prime.failed
+    live_subs = [d for u, v, d in m.contracts.out_edges("prime", data=True) if d["status"] == "active"]
+    assert not live_subs
+    # the commissioner now contracts the providers directly
+    direct = {v for u, v, d in m.contracts.out_edges(m.ccg.org_id, data=True)
+              if d["status"] == "active" and d["kind"] == "standard"}
+    assert {"dchs", "bcpft"} <= direct or any(o.successor_of for o in m.orgs)
+    assert m.metrics["provider_failures"] >= 1 and m.metrics["lead_reserves"] == 0.0
+    assert m.ledger.balance_error() < 1.0
+
+
+def test_failure_disrupts_continuity():
+    m = ContractingModel("fragmented", rng=1, population_scale=0.02, **NO_FAIL).run(12)
+    before = m.metrics["orgs_per_patient"]
+    behaviour.fail(m, m.org_by_id["dchs"], m.month)
+    m.run(6)
+    assert m.metrics["orgs_per_patient"] > before      # patients now also see the successor
+
+
+# ---------------------------------------------------------------- 9. shocks
+@pytest.mark.parametrize("kind", ["demand_surge", "cost_inflation", "efficiency_shortfall", "population_growth", "ageing"])
+def test_every_shock_raises_system_cost(kind):
+    base = ContractingModel("icp_full", rng=2, population_scale=0.02, **NO_FAIL).run(25)
+    hit = ContractingModel("icp_full", rng=2, population_scale=0.02, shocks=[{"kind": kind, "month": 1, "size": 0.1}],
+                           **NO_FAIL).run(25)
+    assert hit.system_cost_total() > base.system_cost_total() * 1.005
+
+
+def test_shock_timing_and_duration():
+    m = ContractingModel("fragmented", rng=2, population_scale=0.01, shocks=[{"kind": "demand_surge", "month": 5,
+                                                                             "size": 0.2, "duration": 3}])
+    assert [m.shock_level("demand_surge", t) for t in range(3, 9)] == [0, 0.2, 0.2, 0.2, 0, 0]
