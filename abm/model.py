@@ -146,7 +146,6 @@ class ContractingModel(mesa.Model):
         self.ledger = Ledger(len(self.orgs), np.zeros(len(self.orgs)), self.funder.idx)
         finance.open_reserves(self)
         finance.set_allocations(self)
-        finance.initial_procurement(self)
         care.init_state(self)
         self.year_care = np.zeros(len(self.orgs))
         self.prev_plan = {"payers": [], "reached": np.empty(0, np.int64), "budget": 0.0}
@@ -243,6 +242,8 @@ class ContractingModel(mesa.Model):
         self.practice_list = np.bincount(self.pop.practice, minlength=len(self.practices)).astype(float)
         for pr, n in zip(self.practices, self.practice_list):
             pr.list_size = float(n)
+        if t == 0:
+            finance.initial_procurement(self)
         behaviour.break_points(self, t)
         finance.renew_contracts(self, t)
         finance.update_contract_values(self, t)

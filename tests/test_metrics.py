@@ -80,3 +80,9 @@ def test_lead_reserves_only_where_there_is_a_lead(arr, run_model):
         assert m.metrics["lead_reserves"] == 0.0
     else:
         assert m.metrics["lead_reserves"] == pytest.approx(m.holder.reserves / m.scale)
+
+
+def test_cost_per_capita_is_the_ledgers_system_cost(run_model):
+    m = run_model("icp_full", 7, 12)
+    assert m.window12["cost"].sum() == pytest.approx(m.system_cost_total(), rel=1e-9)
+    assert m.metrics["cost_per_capita"] == pytest.approx(m.system_cost_total() / m.pop.n, rel=1e-9)

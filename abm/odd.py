@@ -1,0 +1,69 @@
+"""Keep docs/ODD.md true: its parameter tables are generated from configs/ and checked by a test.
+
+    .venv/bin/python -m abm.odd          # rewrite the generated block in docs/ODD.md
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .params import default_parameters, flatten, load_arrangement, ARRANGEMENTS
+
+BEGIN = "<!-- BEGIN GENERATED PARAMETERS (python -m abm.odd) -->"
+END = "<!-- END GENERATED PARAMETERS -->"
+ODD = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def render() -> str:
+    """Markdown tables of every parameter (value, unit, source) and every arrangement's key terms."""
+    lines = [BEGIN, "", "#### Parameters (`configs/parameters.yaml`)", ""]
+    group = None
+    for name, leaf in flatten(default_parameters()).items():
+        g = name.split(".")[0]
+        if g != group:
+            group = g
+            lines += ["", f"**{g}**", "", "| parameter | value | unit | source | meaning |", "|---|---|---|---|---|"]
+        cells = [f"`{name}`", _fmt(leaf["value"]), str(leaf.get("unit", "")), str(leaf.get("source", "")),
+                 str(leaf.get("description", ""))]
+        lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
+    lines += ["", "#### Arrangements (`configs/arrangements/*.yaml`)", "",
+              "| key | holder | payment | scope | value factor | fee | years | pass-through | practices |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for key in ARRANGEMENTS:
+        a = load_arrangement(key)
+        h = a["holder"]
+        holder = "none" if not h else (h["org"] or f"new {h['new']['kind']} ({'NHS' if h['new']['nhs_body'] else 'non-NHS'})")
+        c = a["contract"] or {}
+        pay = c.get("payment", "standard contracts" + (" + alliance pool" if a["alliance"] else ""))
+        lines.append(f"| `{key}` | {holder} | {pay} | {', '.join(c.get('scope', [])) or '-'} | "
+                     f"{c.get('value_factor', '-')} | {c.get('management_fee', '-')} | "
+                     f"{c.get('contract_years', a['alliance']['contract_years'] if a['alliance'] else '1 (rolled)')} | "
+                     f"{a['pass_through'] if a['holder'] else '-'} | {', '.join(a['practices']['allowed'])} |")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def update(path: Path = ODD) -> bool:
+    """Rewrite the generated block; True when the file changed."""
+    text = path.read_text()
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    new = text[:start] + render() + text[end:]
+    if new != text:
+        path.write_text(new)
+        return True
+    return False
+
+
+if __name__ == "__main__":
+    changed = update(Path(sys.argv[1]) if len(sys.argv) > 1 else ODD)
+    print("docs/ODD.md updated" if changed else "docs/ODD.md already current")
