@@ -119,7 +119,7 @@ def compute(m) -> dict:
     flow = m.ledger.month_flow
     contract_flow = sum(v for k, v in flow.items() if k not in ("allocation", "support", "settlement"))
     pc = practice_counts(m)
-    provider_side = [o for o in m.orgs if o.kind not in ("funder", "commissioner", "local_authority")]
+    provider_side = [o for o in m.orgs if o.kind not in ("funder", "commissioner", "local_authority", "gp_practice")]
     deficits = np.array([max(-o.last_surplus, 0.0) for o in provider_side])
     alliance = [c.trust for c in m.active_contracts() if c.kind == "alliance"]
     out = {
