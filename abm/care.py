@@ -127,7 +127,7 @@ def deliver(m, t: int, counts: dict) -> None:
     n = pop.n
     n_orgs = len(m.orgs)
     units = np.zeros((n_orgs, len(SERVICES)))
-    mc = np.zeros((n, pop.n_slots), np.uint8)
+    mc = np.zeros((pop.n_slots, n), np.uint8)
     uc, ut = counts["_u_choice"], counts["_u_trans"]
     chosen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     extra_cost = np.zeros(n_orgs)
@@ -141,10 +141,10 @@ def deliver(m, t: int, counts: dict) -> None:
             g = np.float32(1.0 - r["practice_share"])
             fed = np.minimum(np.floor(k * g + ufrac(uc, 11 + j)).astype(np.uint8), k)
             units[r["idx"][0], S[s]] += fed.sum()
-            mc[:, m.slot_of[r["idx"][0]]] += fed
+            mc[m.slot_of[r["idx"][0]]] += fed
         own = k - fed
         units[m.practice_idx, S[s]] += np.bincount(pop.practice, weights=own, minlength=len(m.practices))
-        mc[:, 0] += own
+        mc[0] += own
 
     # other services: provider per person-month by (choice-adjusted) shares
     disc = p["transitions"]
@@ -170,14 +170,14 @@ def deliver(m, t: int, counts: dict) -> None:
         prov = r["idx"][pick]
         units[:, S[s]] += np.bincount(prov, weights=kk, minlength=n_orgs)
         slot = m.slot_of[prov]
-        mc[idx, slot] += kk.astype(np.uint8)
+        mc[slot, idx] += kk.astype(np.uint8)
         chosen[s] = (idx, prov, kk)
         if s in add:  # episodes that follow a discharge
             didx, per = add[s]
             dpick = np.searchsorted(cum, ufrac(uc[didx], j + 21), side="right")
             dprov = r["idx"][dpick]
             units[:, S[s]] += np.bincount(dprov, minlength=n_orgs) * per
-            mc[didx, m.slot_of[dprov]] += np.uint8(min(per, 4))
+            mc[m.slot_of[dprov], didx] += np.uint8(min(per, 4))
             chosen["disc_" + s] = (didx, dprov, np.full(len(didx), per))
 
     # capacity: elective and outpatient wait; emergency overflow costs more

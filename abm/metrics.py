@@ -26,14 +26,19 @@ ALL_METRICS = METRIC_NAMES + EXTRA_METRICS
 
 
 # ------------------------------------------------------------------ published definitions
-def bice_boxerman(counts: np.ndarray, min_contacts: int = 4) -> np.ndarray:
-    """COC = (sum n_i^2 - N) / (N (N - 1)) per row of contact counts by provider; NaN below min_contacts."""
+def bice_boxerman(counts: np.ndarray, min_contacts: int = 4, axis: int = 1) -> np.ndarray:
+    """COC = (sum n_i^2 - N) / (N (N - 1)) over providers i (along `axis`); NaN below min_contacts."""
     c = counts.astype(np.int64)
-    n = c.sum(axis=1)
-    sq = (c * c).sum(axis=1)
-    out = np.full(c.shape[0], np.nan)
+    n = c.sum(axis=axis)
+    sq = (c * c).sum(axis=axis)
+    return _coc(n, sq, min_contacts)
+
+
+def _coc(n: np.ndarray, sq: np.ndarray, min_contacts: int = 4) -> np.ndarray:
+    out = np.full(n.shape[0], np.nan)
     ok = n >= max(min_contacts, 2)
-    out[ok] = (sq[ok] - n[ok]) / (n[ok] * (n[ok] - 1))
+    nn = n[ok].astype(np.float64)
+    out[ok] = (sq[ok] - nn) / (nn * (nn - 1))
     return out
 
 
@@ -62,21 +67,28 @@ def gini(x: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------ model metrics
-def _merged_counts(m) -> np.ndarray:
-    """Contact counts per person and organisation, with salaried practices counted as the holder."""
+def contact_summary(m) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per person over the 12-month window: contacts N, sum of squared counts per organisation, and the
+    number of distinct organisations, with salaried practices counted as the holder (one organisation).
+    Works on the organisation-major window row by row, with no copy of the window."""
     w = m.pop.window
+    n = w.sum(axis=0, dtype=np.int32)
+    sq = np.zeros(w.shape[1], np.int32)
+    orgs = np.zeros(w.shape[1], np.int16)
+    for row in w:
+        r = row.astype(np.int32)
+        sq += r * r
+        orgs += row > 0
     ent = m.entity
-    if m.holder is None or (ent == np.arange(len(ent))).all():
-        return w
-    merged_prac = np.array([ent[pr.idx] != pr.idx for pr in m.practices])
-    rows = merged_prac[m.pop.practice]
-    if not rows.any():
-        return w
-    w = w.copy()
-    hslot = m.slot_of[m.holder.idx]
-    w[rows, hslot] += w[rows, 0]
-    w[rows, 0] = 0
-    return w
+    if m.holder is not None and not (ent == np.arange(len(ent))).all():
+        merged = np.array([ent[pr.idx] != pr.idx for pr in m.practices])
+        rows = np.flatnonzero(merged[m.pop.practice])
+        if len(rows):
+            h = w[m.slot_of[m.holder.idx], rows].astype(np.int32)
+            p = w[0, rows].astype(np.int32)
+            sq[rows] += 2 * h * p
+            orgs[rows] -= (h > 0) & (p > 0)
+    return n, sq, orgs
 
 
 def _rolling(m, name: str) -> float:
@@ -107,12 +119,11 @@ def contracts_total(m) -> int:
 def compute(m) -> dict:
     pop = m.pop
     n = pop.n
-    counts = _merged_counts(m)
-    coc = bice_boxerman(counts)
+    tot, sq, orgs = contact_summary(m)
+    coc = _coc(tot, sq)
     m.coc_patient = coc.astype(np.float32)
-    tot = counts.sum(axis=1)
     any_contact = tot > 0
-    orgs_pp = float((counts[any_contact] > 0).sum(axis=1).mean()) if any_contact.any() else 0.0
+    orgs_pp = float(orgs[any_contact].mean()) if any_contact.any() else 0.0
     handoffs = _rolling(m, "handoffs")
     integrated = _rolling(m, "integrated")
     cost12 = _rolling(m, "cost")

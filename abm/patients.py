@@ -51,8 +51,9 @@ class Population:
         self.base_health = np.empty(0, np.float32)
         self.prev_pending = np.empty(0, np.float32)
         self.prev_stock = np.empty(0, np.float32)
-        self.ring = np.zeros((12, 0, n_slots), np.uint8)
-        self.window = np.zeros((0, n_slots), np.uint16)
+        # contact history, organisation-major ([slot, person]) so per-person sums run over contiguous rows
+        self.ring = np.zeros((12, n_slots, 0), np.uint8)
+        self.window = np.zeros((n_slots, 0), np.uint16)
         self._append(total, rng, initial=True)
         self.rate: dict[str, np.ndarray] = {}
 
@@ -80,8 +81,8 @@ class Population:
         self.base_health, self.health = cat([self.base_health, base]), cat([self.health, base.copy()])
         z = np.zeros(k, np.float32)
         self.prev_pending, self.prev_stock = cat([self.prev_pending, z]), cat([self.prev_stock, z.copy()])
-        self.ring = cat([self.ring, np.zeros((12, k, self.n_slots), np.uint8)], axis=1)
-        self.window = cat([self.window, np.zeros((k, self.n_slots), np.uint16)])
+        self.ring = cat([self.ring, np.zeros((12, self.n_slots, k), np.uint8)], axis=2)
+        self.window = cat([self.window, np.zeros((self.n_slots, k), np.uint16)], axis=1)
 
     @staticmethod
     def _baseline_health(age: np.ndarray, ltc: np.ndarray) -> np.ndarray:
@@ -89,8 +90,8 @@ class Population:
 
     def add_slots(self, k: int) -> None:
         """More organisations to count contacts with (a successor provider after a failure)."""
-        self.ring = np.concatenate([self.ring, np.zeros((12, self.n, k), np.uint8)], axis=2)
-        self.window = np.concatenate([self.window, np.zeros((self.n, k), np.uint16)], axis=1)
+        self.ring = np.concatenate([self.ring, np.zeros((12, k, self.n), np.uint8)], axis=1)
+        self.window = np.concatenate([self.window, np.zeros((k, self.n), np.uint16)], axis=0)
         self.n_slots += k
 
     def year_change(self, rng: np.random.Generator, growth: float, extra_ageing: float) -> None:
@@ -121,15 +122,15 @@ class Population:
             self.frailty[dead] = rng.lognormal(-sd * sd / 2, sd, size=k) if sd > 0 else 1.0
             self.prev_pending[dead] = 0.0
             self.prev_stock[dead] = 0.0
-            self.ring[:, dead, :] = 0
-            self.window[dead, :] = 0
+            self.ring[:, :, dead] = 0
+            self.window[:, dead] = 0
         else:
             rng.lognormal(0, 1, size=0)
         # registration moves between practices
         move = rng.random(n) < p["churn"]
         self.practice[move] = rng.choice(self.n_practices, size=int(move.sum()), p=self.practice_weights)
-        self.ring[:, move, 0] = 0
-        self.window[move, 0] = 0
+        self.ring[:, 0, move] = 0
+        self.window[0, move] = 0
         self.base_health = self._baseline_health(self.age, self.ltc)
         self.health = np.minimum(self.health, 1.0)
         self.health[dead] = self.base_health[dead]

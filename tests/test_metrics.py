@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from abm import ARRANGEMENTS
+from abm import ARRANGEMENTS, ContractingModel
 from abm.metrics import METRIC_NAMES, bice_boxerman, gini, secon_handoffs, upc
 
 
@@ -50,10 +50,25 @@ def test_every_interface_metric_collected_every_step(run_model):
 
 def test_model_continuity_matches_definition_on_its_own_window(run_model):
     m = run_model("fragmented", 7, 13)
-    coc = bice_boxerman(m.pop.window)
+    w = m.pop.window.T                      # stored organisation-major
+    coc = bice_boxerman(w)
     assert m.metrics["continuity_of_care"] == pytest.approx(np.nanmean(coc))
-    with_contact = m.pop.window.sum(axis=1) > 0
-    assert m.metrics["orgs_per_patient"] == pytest.approx((m.pop.window[with_contact] > 0).sum(axis=1).mean())
+    with_contact = w.sum(axis=1) > 0
+    assert m.metrics["orgs_per_patient"] == pytest.approx((w[with_contact] > 0).sum(axis=1).mean())
+
+
+def test_salaried_practices_count_as_the_holder_in_continuity():
+    """Contacts with a salaried practice and with its ICP are contacts with one organisation."""
+    m = ContractingModel("icp_full", rng=3, population_scale=0.02, arrangement__practices__salaried_share=1.0).run(13)
+    w = m.pop.window.T.astype(np.int64).copy()
+    merged = np.array([m.entity[p.idx] != p.idx for p in m.practices])[m.pop.practice]
+    assert merged.any()
+    h = m.slot_of[m.holder.idx]
+    w[merged, h] += w[merged, 0]
+    w[merged, 0] = 0
+    assert m.metrics["continuity_of_care"] == pytest.approx(np.nanmean(bice_boxerman(w)))
+    with_contact = w.sum(axis=1) > 0
+    assert m.metrics["orgs_per_patient"] == pytest.approx((w[with_contact] > 0).sum(axis=1).mean())
 
 
 def test_integration_raises_continuity_and_covers_handoffs(run_model):
