@@ -9,14 +9,19 @@ from .patients import DEMAND, poisson_coupled, KMAX
 from .params import SERVICES
 
 S = {s: i for i, s in enumerate(SERVICES)}
-GOLDEN = np.float32(0.6180339887)
 CHOICE_SERVICES = ("outpatient", "elective")
 
 
-def ufrac(u: np.ndarray, j: int) -> np.ndarray:
-    """A decorrelated copy of a uniform array (one stored draw serves several choices)."""
-    x = u + np.float32(j) * GOLDEN
-    return x - np.floor(x)
+def derive(bits: np.ndarray, key: int) -> np.ndarray:
+    """An independent-looking uniform in [0, 1) per person from one stored 32-bit draw and a key
+    (murmur3 finaliser), so one draw serves several choices without correlating them."""
+    x = bits ^ np.uint32((0x9E3779B9 * (key + 1)) & 0xFFFFFFFF)
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(0x85EBCA6B)
+    x ^= x >> np.uint32(13)
+    x *= np.uint32(0xC2B2AE35)
+    x ^= x >> np.uint32(16)
+    return (x >> np.uint32(8)).astype(np.float32) * np.float32(2.0 ** -24)
 
 
 def init_state(m) -> None:
@@ -84,7 +89,8 @@ def demand(m, t: int) -> dict:
     pop, p = m.pop, m.p
     rng = m.stream("demand", t)
     n = pop.n
-    u = rng.random((len(DEMAND) + 3, n), dtype=np.float32)
+    u = rng.random((len(DEMAND), n), dtype=np.float32)
+    bits = rng.integers(0, 2**32, size=n, dtype=np.uint32)
     surge = np.float32(1.0 + m.shock_level("demand_surge", t))
     counts = {}
     for k, key in enumerate(DEMAND):
@@ -97,12 +103,11 @@ def demand(m, t: int) -> dict:
         counts[key] = poisson_coupled(lam, u[k], KMAX[key])
     gp = counts.pop("gp_contacts")
     d = m.practice_digital[pop.practice]
-    dig = np.minimum(np.floor(gp * d + u[len(DEMAND)]).astype(np.uint8), gp)
+    dig = np.minimum(np.floor(gp * d + derive(bits, 0)).astype(np.uint8), gp)
     counts["gp_digital"] = dig
     counts["gp_f2f"] = gp - dig
     counts["community"] = counts.pop("community_contacts")
-    counts["_u_choice"] = u[len(DEMAND) + 1]
-    counts["_u_trans"] = u[len(DEMAND) + 2]
+    counts["_bits"] = bits
     return counts
 
 
@@ -128,7 +133,7 @@ def deliver(m, t: int, counts: dict) -> None:
     n_orgs = len(m.orgs)
     units = np.zeros((n_orgs, len(SERVICES)))
     mc = np.zeros((pop.n_slots, n), np.uint8)
-    uc, ut = counts["_u_choice"], counts["_u_trans"]
+    bits = counts["_bits"]
     chosen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     extra_cost = np.zeros(n_orgs)
 
@@ -139,7 +144,7 @@ def deliver(m, t: int, counts: dict) -> None:
         fed = np.zeros(n, np.uint8)
         if len(r["idx"]):
             g = np.float32(1.0 - r["practice_share"])
-            fed = np.minimum(np.floor(k * g + ufrac(uc, 11 + j)).astype(np.uint8), k)
+            fed = np.minimum(np.floor(k * g + derive(bits, 11 + j)).astype(np.uint8), k)
             units[r["idx"][0], S[s]] += fed.sum()
             mc[m.slot_of[r["idx"][0]]] += fed
         own = k - fed
@@ -151,7 +156,7 @@ def deliver(m, t: int, counts: dict) -> None:
     em = counts["emergency"]
     em_idx = np.flatnonzero(em)
     band = pop.band[em_idx]
-    u_d = ut[em_idx]
+    u_d = derive(bits[em_idx], 70)
     pc = np.asarray(disc["discharge_to_community"], np.float32)[band]
     ps = np.asarray(disc["discharge_to_social_care"], np.float32)[band]
     to_comm = em_idx[u_d < pc]
@@ -166,7 +171,7 @@ def deliver(m, t: int, counts: dict) -> None:
         shares = _choice_shares(m, s)
         cum = np.cumsum(shares)
         cum[-1] = 1.0 + 1e-6
-        pick = np.searchsorted(cum, ufrac(uc[idx], j + 1), side="right")
+        pick = np.searchsorted(cum, derive(bits[idx], 20 + j), side="right")
         prov = r["idx"][pick]
         units[:, S[s]] += np.bincount(prov, weights=kk, minlength=n_orgs)
         slot = m.slot_of[prov]
@@ -174,7 +179,7 @@ def deliver(m, t: int, counts: dict) -> None:
         chosen[s] = (idx, prov, kk)
         if s in add:  # episodes that follow a discharge
             didx, per = add[s]
-            dpick = np.searchsorted(cum, ufrac(uc[didx], j + 21), side="right")
+            dpick = np.searchsorted(cum, derive(bits[didx], 40 + j), side="right")
             dprov = r["idx"][dpick]
             units[:, S[s]] += np.bincount(dprov, minlength=n_orgs) * per
             mc[m.slot_of[dprov], didx] += np.uint8(min(per, 4))
@@ -204,7 +209,7 @@ def deliver(m, t: int, counts: dict) -> None:
     src = np.where(has_op[el_idx] >= 0, has_op[el_idx], prac_org[el_idx])
     a_list.append(src); b_list.append(el_prov); who.append(el_idx); kind.append(np.zeros(len(el_idx), np.int8))
     mh_idx, mh_prov, _ = chosen["mental_health"]
-    ref = ufrac(ut[mh_idx], 5) < disc["gp_to_mental_health_referral"]
+    ref = derive(bits[mh_idx], 60) < disc["gp_to_mental_health_referral"]
     a_list.append(prac_org[mh_idx[ref]]); b_list.append(mh_prov[ref]); who.append(mh_idx[ref]); kind.append(np.zeros(int(ref.sum()), np.int8))
     acute = m.routing["emergency"]["idx"][0]
     for s in ("community", "social_care"):

@@ -18,14 +18,21 @@ KMAX = {"gp_contacts": 5, "community_contacts": 4, "outpatient": 3, "elective": 
 
 def poisson_coupled(lam: np.ndarray, u: np.ndarray, kmax: int) -> np.ndarray:
     """Poisson counts by inverse CDF from given uniforms: monotone in the rate, so the same uniforms
-    under two arrangements give counts that differ only where the rates differ."""
-    p = np.exp(-lam)
-    cdf = p.copy()
-    k = (u > cdf).astype(np.uint8)
-    for j in range(1, kmax):
-        p *= lam / j
-        cdf += p
-        k += u > cdf
+    under two arrangements give counts that differ only where the rates differ. Counts above one are
+    resolved only for the minority with any event."""
+    p0 = np.exp(-lam)
+    k = (u > p0).astype(np.uint8)
+    idx = np.flatnonzero(k)
+    if kmax > 1 and len(idx):
+        ls, us = lam[idx], u[idx]
+        p = p0[idx]
+        cdf = p.copy()
+        extra = np.zeros(len(idx), np.uint8)
+        for j in range(1, kmax):
+            p = p * ls / j
+            cdf += p
+            extra += us > cdf
+        k[idx] += extra
     return k
 
 
