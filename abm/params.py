@@ -489,11 +489,19 @@ def load_arrangement(key: str, overrides: dict | None = None, file: str | None =
         raise ConfigError("unknown arrangement", file=file, field="arrangement", value=key, allowed=", ".join(ARRANGEMENTS))
     p = Path(key) if str(key).endswith((".yaml", ".yml")) else arrangement_path(key)
     data = read_yaml(p)
+    skipped = []
     if overrides:
         data = copy.deepcopy(data)
         for k, v in overrides.items():
+            top = k.split(".")[0]
+            if top in Arrangement.model_fields and data.get(top) is None and "." in k:
+                # e.g. arrangement.contract.contract_years under `fragmented`, which has no holder
+                # contract: a term of another arrangement, not a typo, so it does not apply here
+                skipped.append(k)
+                continue
             _patch_nested(data, k, v, file or str(p), "arrangement")
     arr = _validated(Arrangement, data, file or str(p)).model_dump()
+    arr["not_applicable"] = skipped
     if economy is not None:
         ids = {o["id"] for o in economy["organisations"]}
         where = file or str(p)

@@ -43,3 +43,16 @@ def test_mesa_batch_run():
     assert set(df["arrangement"]) == {"fragmented", "icp_partial"}
     assert (df["Step"] == 3).all()
     assert df["cost_per_capita"].gt(0).all()
+
+
+def test_arrangement_terms_of_other_arrangements_do_not_apply_but_typos_fail():
+    import pytest
+    from abm.errors import ConfigError
+    m = ContractingModel("fragmented", rng=1, population_scale=0.01, arrangement__contract__contract_years=5)
+    assert m.arr["not_applicable"] == ["contract.contract_years"]
+    icp = ContractingModel("icp_full", rng=1, population_scale=0.01, arrangement__contract__contract_years=5)
+    assert icp.net.contracts[icp.net.holder_contracts[0]].end == 60
+    with pytest.raises(ConfigError, match="did you mean"):
+        ContractingModel("icp_full", rng=1, population_scale=0.01, arrangement__contract__contract_yeras=5)
+    with pytest.raises(ConfigError, match="unknown arrangement"):
+        ContractingModel("icp", rng=1, population_scale=0.01)
