@@ -10,6 +10,7 @@ import pandas as pd
 
 from . import care
 from .model import ContractingModel
+from .patients import dense
 
 # Hospital length of stay by age band (days), for the bed-day share of people with long-term conditions.
 LOS_BY_BAND = np.array([1.5, 1.5, 2.5, 4.0, 5.5, 7.5, 9.5])
@@ -39,13 +40,14 @@ def calibrate(months: int = 12, scale: float = 0.25, seed: int = 1) -> pd.DataFr
     for _ in range(months):
         t = m.month
         counts = care.demand(m, t)
-        g = counts["gp_f2f"] + counts["gp_digital"]
-        e = counts["emergency"].astype(float)
+        n = pop.n
+        g = (dense(n, *counts["gp_f2f"]) + dense(n, *counts["gp_digital"])).astype(float)
+        e = dense(n, *counts["emergency"]).astype(float)
         gp += g.sum(); gp_ltc += g[ltc].sum()
         adm += e.sum(); adm_top += e[top20].sum()
         days = e * LOS_BY_BAND[pop.band]
         bed += days.sum(); bed_ltc += days[ltc].sum()
-        op += counts["outpatient"].sum()
+        op += counts["outpatient"][1].sum()
         m.step()
     years = months / 12.0
     model = {

@@ -85,27 +85,34 @@ def _choice_shares(m, s: str) -> np.ndarray:
 
 
 def demand(m, t: int) -> dict:
-    """This month's needs: counts per person and service, from uniforms shared by every arrangement."""
-    pop, p = m.pop, m.p
+    """This month's needs per service as (people with any, their counts), from uniforms shared by every
+    arrangement (common random numbers)."""
+    pop = m.pop
     rng = m.stream("demand", t)
     n = pop.n
     u = rng.random((len(DEMAND), n), dtype=np.float32)
     bits = rng.integers(0, 2**32, size=n, dtype=np.uint32)
-    surge = np.float32(1.0 + m.shock_level("demand_surge", t))
+    surge = 1.0 + m.shock_level("demand_surge", t)
     counts = {}
     for k, key in enumerate(DEMAND):
-        lam = pop.rate[key] * (surge / np.float32(12.0))
+        factor = surge / 12.0
+        mult = None
         if key == "emergency":
-            lam = lam * emergency_multiplier(m)
+            mult = emergency_multiplier(m)
         elif key in ("outpatient", "elective"):
-            r = m.routing[key]
-            lam = lam * np.float32((_choice_shares(m, key) * r["resp"]).sum())
-        counts[key] = poisson_coupled(lam, u[k], KMAX[key])
-    gp = counts.pop("gp_contacts")
-    d = m.practice_digital[pop.practice]
-    dig = np.minimum(np.floor(gp * d + derive(bits, 0)).astype(np.uint8), gp)
-    counts["gp_digital"] = dig
-    counts["gp_f2f"] = gp - dig
+            factor *= float((_choice_shares(m, key) * m.routing[key]["resp"]).sum())
+        if mult is None and factor == 1.0 / 12.0:
+            counts[key] = poisson_coupled(None, u[k], KMAX[key], p0=pop.p0[key], rate=pop.rate[key], factor=factor)
+        else:
+            lam = pop.rate[key] * np.float32(factor)
+            if mult is not None:
+                lam *= mult
+            counts[key] = poisson_coupled(lam, u[k], KMAX[key])
+    idx, gp = counts.pop("gp_contacts")
+    d = m.practice_digital[pop.practice[idx]]
+    dig = np.minimum(np.floor(gp * d + derive(bits[idx], 0)).astype(np.uint8), gp)
+    counts["gp_digital"] = (idx, dig)
+    counts["gp_f2f"] = (idx, gp - dig)
     counts["community"] = counts.pop("community_contacts")
     counts["_bits"] = bits
     return counts
@@ -138,23 +145,23 @@ def deliver(m, t: int, counts: dict) -> None:
     extra_cost = np.zeros(n_orgs)
 
     # general practice: the registered practice, with a share at the GP federation (extended access)
+    n_prac = len(m.practices)
     for j, s in enumerate(("gp_f2f", "gp_digital")):
-        k = counts[s]
+        idx, k = counts[s]
         r = m.routing[s]
-        fed = np.zeros(n, np.uint8)
+        fed = np.zeros(len(idx), np.uint8)
         if len(r["idx"]):
             g = np.float32(1.0 - r["practice_share"])
-            fed = np.minimum(np.floor(k * g + derive(bits, 11 + j)).astype(np.uint8), k)
+            fed = np.minimum(np.floor(k * g + derive(bits[idx], 11 + j)).astype(np.uint8), k)
             units[r["idx"][0], S[s]] += fed.sum()
-            mc[m.slot_of[r["idx"][0]]] += fed
+            mc[m.slot_of[r["idx"][0]], idx] += fed
         own = k - fed
-        units[m.practice_idx, S[s]] += np.bincount(pop.practice, weights=own, minlength=len(m.practices))
-        mc[0] += own
+        units[m.practice_idx, S[s]] += np.bincount(pop.practice[idx], weights=own, minlength=n_prac)
+        mc[0, idx] += own
 
     # other services: provider per person-month by (choice-adjusted) shares
     disc = p["transitions"]
-    em = counts["emergency"]
-    em_idx = np.flatnonzero(em)
+    em_idx, em_k = counts["emergency"]
     band = pop.band[em_idx]
     u_d = derive(bits[em_idx], 70)
     pc = np.asarray(disc["discharge_to_community"], np.float32)[band]
@@ -164,9 +171,7 @@ def deliver(m, t: int, counts: dict) -> None:
     add = {"community": (to_comm, int(disc["community_contacts_per_discharge"])),
            "social_care": (to_sc, int(disc["social_care_weeks_per_discharge"]))}
     for j, s in enumerate(("community", "outpatient", "elective", "emergency", "mental_health", "social_care")):
-        k = counts[s]
-        idx = np.flatnonzero(k)
-        kk = k[idx].astype(np.int64)
+        idx, kk = counts[s]
         r = m.routing[s]
         shares = _choice_shares(m, s)
         cum = np.cumsum(shares)
@@ -174,8 +179,7 @@ def deliver(m, t: int, counts: dict) -> None:
         pick = np.searchsorted(cum, derive(bits[idx], 20 + j), side="right")
         prov = r["idx"][pick]
         units[:, S[s]] += np.bincount(prov, weights=kk, minlength=n_orgs)
-        slot = m.slot_of[prov]
-        mc[slot, idx] += kk.astype(np.uint8)
+        mc[m.slot_of[prov], idx] += kk
         chosen[s] = (idx, prov, kk)
         if s in add:  # episodes that follow a discharge
             didx, per = add[s]
@@ -226,7 +230,7 @@ def deliver(m, t: int, counts: dict) -> None:
     extra_cost[acute] += float((unint * kd).sum()) * p["costs"]["delayed_discharge_days"] * p["costs"]["excess_bed_day_cost"]
     m.record("handoffs", t, n_handoffs)
     m.record("integrated", t, integrated)
-    m.record("admissions", t, float(em.sum()))
+    m.record("admissions", t, float(em_k.sum()))
 
     # health: recovery towards baseline (raised by prevention), losses from admissions, waits and hand-offs
     h = pop.health
@@ -234,7 +238,7 @@ def deliver(m, t: int, counts: dict) -> None:
     target = np.minimum(pop.base_health + np.float32(hp["prevention_gain"] / max(p["prevention"]["effect_max"], 1e-9))
                         * pop.prevention_effect(), 1.0)
     h += np.float32(hp["recovery_rate"]) * (target - h)
-    h -= np.float32(hp["admission_loss"]) * em
+    h[em_idx] -= np.float32(hp["admission_loss"]) * em_k
     wl = p["costs"]["waiting_health_loss"]
     for s in CHOICE_SERVICES:
         idx, prov, _ = chosen[s]

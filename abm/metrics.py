@@ -81,8 +81,11 @@ def contact_summary(m) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         orgs += row > 0
     ent = m.entity
     if m.holder is not None and not (ent == np.arange(len(ent))).all():
-        merged = np.array([ent[pr.idx] != pr.idx for pr in m.practices])
-        rows = np.flatnonzero(merged[m.pop.practice])
+        key = (m.month // 12, m.structure_version, w.shape[1])
+        if getattr(m, "_merged_rows", (None, None))[0] != key:   # registrations change yearly or on events
+            merged = np.array([ent[pr.idx] != pr.idx for pr in m.practices])
+            m._merged_rows = (key, np.flatnonzero(merged[m.pop.practice]))
+        rows = m._merged_rows[1]
         if len(rows):
             h = w[m.slot_of[m.holder.idx], rows].astype(np.int32)
             p = w[0, rows].astype(np.int32)

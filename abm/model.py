@@ -188,6 +188,7 @@ class ContractingModel(mesa.Model):
     # ------------------------------------------------------------------ structure caches
     def refresh_structure(self) -> None:
         """Recompute lookups that depend on the network (after any contract change)."""
+        self.structure_version = getattr(self, "structure_version", 0) + 1
         care.refresh_routing(self)
         behaviour.refresh_coverage(self)
 

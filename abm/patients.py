@@ -16,24 +16,32 @@ KMAX = {"gp_contacts": 5, "community_contacts": 4, "outpatient": 3, "elective": 
         "mental_health": 3, "social_care": 4}
 
 
-def poisson_coupled(lam: np.ndarray, u: np.ndarray, kmax: int) -> np.ndarray:
-    """Poisson counts by inverse CDF from given uniforms: monotone in the rate, so the same uniforms
-    under two arrangements give counts that differ only where the rates differ. Counts above one are
-    resolved only for the minority with any event."""
-    p0 = np.exp(-lam)
-    k = (u > p0).astype(np.uint8)
-    idx = np.flatnonzero(k)
+def poisson_coupled(lam: np.ndarray | None, u: np.ndarray, kmax: int, p0: np.ndarray | None = None,
+                    rate: np.ndarray | None = None, factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson counts by inverse CDF from given uniforms, returned sparsely as (people with any event,
+    their counts). Monotone in the rate, so the same uniforms under two arrangements give counts that
+    differ only where the rates differ. With `p0` = exp(-rate * factor) cached, the full-size rate
+    array is never formed; tails above one event are resolved only for the minority with any event."""
+    if p0 is None:
+        p0 = np.exp(-lam)
+    idx = np.flatnonzero(u > p0)
+    k = np.ones(len(idx), np.uint8)
     if kmax > 1 and len(idx):
-        ls, us = lam[idx], u[idx]
+        ls = lam[idx] if lam is not None else rate[idx] * np.float32(factor)
+        us = u[idx]
         p = p0[idx]
         cdf = p.copy()
-        extra = np.zeros(len(idx), np.uint8)
         for j in range(1, kmax):
-            p = p * ls / j
+            p = p * ls / np.float32(j)
             cdf += p
-            extra += us > cdf
-        k[idx] += extra
-    return k
+            k += us > cdf
+    return idx, k
+
+
+def dense(n: int, idx: np.ndarray, k: np.ndarray) -> np.ndarray:
+    out = np.zeros(n, np.uint8)
+    out[idx] = k
+    return out
 
 
 class Population:
@@ -63,6 +71,7 @@ class Population:
         self.window = np.zeros((n_slots, 0), np.uint16)
         self._append(total, rng, initial=True)
         self.rate: dict[str, np.ndarray] = {}
+        self.p0: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ construction and change
     @property
@@ -159,6 +168,7 @@ class Population:
             counts = np.bincount(self.band, minlength=7)
             mean = np.where(counts > 0, sums / np.maximum(counts, 1), 1.0).astype(np.float32)
             self.rate[key] = (base[self.band] * mult / mean[self.band]).astype(np.float32)
+            self.p0[key] = np.exp(-self.rate[key] / np.float32(12.0))   # P(no event) in a month, cached yearly
         self.ref_health = self._reference_health()
 
     def _reference_health(self) -> np.ndarray:
