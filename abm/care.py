@@ -93,21 +93,21 @@ def demand(m, t: int) -> dict:
     u = rng.random((len(DEMAND), n), dtype=np.float32)
     bits = rng.integers(0, 2**32, size=n, dtype=np.uint32)
     surge = 1.0 + m.shock_level("demand_surge", t)
+    m.shares = {s: _choice_shares(m, s) for s in m.routing}     # once per month
     counts = {}
     for k, key in enumerate(DEMAND):
         factor = surge / 12.0
-        mult = None
         if key == "emergency":
-            mult = emergency_multiplier(m)
-        elif key in ("outpatient", "elective"):
-            factor *= float((_choice_shares(m, key) * m.routing[key]["resp"]).sum())
-        if mult is None and factor == 1.0 / 12.0:
+            counts[key] = poisson_coupled(None, u[k], KMAX[key], rate=pop.rate[key], factor=factor,
+                                          lam_at=lambda idx: emergency_multiplier(m, idx),
+                                          bound=emergency_bound(m))
+            continue
+        if key in ("outpatient", "elective"):
+            factor *= float((m.shares[key] * m.routing[key]["resp"]).sum())
+        if factor == 1.0 / 12.0:
             counts[key] = poisson_coupled(None, u[k], KMAX[key], p0=pop.p0[key], rate=pop.rate[key], factor=factor)
         else:
-            lam = pop.rate[key] * np.float32(factor)
-            if mult is not None:
-                lam *= mult
-            counts[key] = poisson_coupled(lam, u[k], KMAX[key])
+            counts[key] = poisson_coupled(None, u[k], KMAX[key], rate=pop.rate[key], factor=factor)
     idx, gp = counts.pop("gp_contacts")
     d = m.practice_digital[pop.practice[idx]]
     dig = np.minimum(np.floor(gp * d + derive(bits[idx], 0)).astype(np.uint8), gp)
@@ -118,19 +118,27 @@ def demand(m, t: int) -> dict:
     return counts
 
 
-def emergency_multiplier(m) -> np.ndarray:
-    """Prevention, health deficit, continuity of care and digital substitution acting on emergency risk."""
+def emergency_multiplier(m, idx: np.ndarray) -> np.ndarray:
+    """Prevention, health relative to reference, continuity of care and digital substitution acting on
+    the emergency risk of people `idx`."""
     pop, p = m.pop, m.p
-    mult = (1.0 - pop.prevention_effect())
-    mult *= pop.health_multiplier()
+    mult = 1.0 - pop.prevention_effect(idx)
+    g = np.float32(p["demand"]["health_risk_gradient"])
+    mult *= np.clip(1.0 + g * (pop.ref_health[idx] - pop.health[idx]), 0.5, 3.0)
     c = p["continuity"]
-    coc = m.coc_patient[: pop.n]
+    coc = m.coc_patient[idx] if m.coc_patient.shape[0] >= pop.n else np.full(len(idx), np.nan, np.float32)
     dev = np.where(np.isnan(coc), 0.0, coc - c["reference"]).astype(np.float32)
     mult *= np.clip(1.0 - c["acs_share"] * c["effect_per_0_2"] * dev / 0.2, 0.5, 1.5)
     eff = p["digital"]["health_effect"]
     if eff:
-        mult *= 1.0 + eff * m.practice_digital[pop.practice]
+        mult *= 1.0 + eff * m.practice_digital[pop.practice[idx]]
     return mult.astype(np.float32)
+
+
+def emergency_bound(m) -> float:
+    """Largest possible emergency multiplier (the clip limits above), for candidate screening."""
+    eff = m.p["digital"]["health_effect"]
+    return 3.0 * 1.5 * (1.0 + max(eff, 0.0))
 
 
 def deliver(m, t: int, counts: dict) -> None:
@@ -173,7 +181,7 @@ def deliver(m, t: int, counts: dict) -> None:
     for j, s in enumerate(("community", "outpatient", "elective", "emergency", "mental_health", "social_care")):
         idx, kk = counts[s]
         r = m.routing[s]
-        shares = _choice_shares(m, s)
+        shares = m.shares[s]
         cum = np.cumsum(shares)
         cum[-1] = 1.0 + 1e-6
         pick = np.searchsorted(cum, derive(bits[idx], 20 + j), side="right")
@@ -247,7 +255,7 @@ def deliver(m, t: int, counts: dict) -> None:
     avoid = m.p["payment_response"]["rationing_health_loss"]
     for s in CHOICE_SERVICES:
         r = m.routing[s]
-        gap = float(((1.0 - r["resp"]).clip(0) * _choice_shares(m, s)).sum())
+        gap = float(((1.0 - r["resp"]).clip(0) * m.shares[s]).sum())
         if gap > 0:
             idx, _, _ = chosen[s]
             h[idx] -= np.float32(avoid * gap)

@@ -55,7 +55,7 @@ def read_yaml(path: str | Path) -> Any:
     if not p.is_file():
         raise ConfigError("file not found", file=str(p))
     try:
-        return yaml.safe_load(p.read_text())
+        return yaml.load(p.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -17,19 +17,36 @@ KMAX = {"gp_contacts": 5, "community_contacts": 4, "outpatient": 3, "elective": 
 
 
 def poisson_coupled(lam: np.ndarray | None, u: np.ndarray, kmax: int, p0: np.ndarray | None = None,
-                    rate: np.ndarray | None = None, factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                    rate: np.ndarray | None = None, factor: float = 1.0,
+                    lam_at=None, bound: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Poisson counts by inverse CDF from given uniforms, returned sparsely as (people with any event,
     their counts). Monotone in the rate, so the same uniforms under two arrangements give counts that
-    differ only where the rates differ. With `p0` = exp(-rate * factor) cached, the full-size rate
-    array is never formed; tails above one event are resolved only for the minority with any event."""
-    if p0 is None:
-        p0 = np.exp(-lam)
-    idx = np.flatnonzero(u > p0)
+    differ only where the rates differ.
+
+    Rates can be given three ways: a full array `lam`; cached no-event probabilities `p0` (with
+    `rate` x `factor` for the tail); or `rate` x `factor` x `lam_at(idx)` where the person-level
+    multiplier `lam_at` is at most `bound`. In the last two cases only candidates with
+    u > 1 - rate x factor x bound (a superset of events, since 1 - exp(-x) <= x) are examined, so the
+    exponential and the multiplier are computed for a few per cent of people."""
+    if p0 is not None:
+        idx = np.flatnonzero(u > p0)
+        ls = rate[idx] * np.float32(factor)
+        p = p0[idx]
+    else:
+        if lam is None:
+            cand = np.flatnonzero(u > np.float32(1.0 - 1e-6) - rate * np.float32(factor * bound))
+            ls = rate[cand] * np.float32(factor)
+            if lam_at is not None:
+                ls = ls * lam_at(cand)
+        else:
+            cand = np.flatnonzero(u > np.float32(1.0 - 1e-6) - lam)
+            ls = lam[cand]
+        p = np.exp(-ls)
+        hit = u[cand] > p
+        idx, ls, p = cand[hit], ls[hit], p[hit]
     k = np.ones(len(idx), np.uint8)
     if kmax > 1 and len(idx):
-        ls = lam[idx] if lam is not None else rate[idx] * np.float32(factor)
         us = u[idx]
-        p = p0[idx]
         cdf = p.copy()
         for j in range(1, kmax):
             p = p * ls / np.float32(j)
@@ -163,7 +180,8 @@ class Population:
         d = self.params["demand"]
         for key in DEMAND:
             base = np.asarray(d[key], dtype=np.float32)
-            mult = (np.float32(d["ltc_multiplier"][key]) ** self.ltc.astype(np.float32)) * self.frailty
+            table = np.float32(d["ltc_multiplier"][key]) ** np.arange(9, dtype=np.float32)
+            mult = table[self.ltc] * self.frailty
             sums = np.bincount(self.band, weights=mult, minlength=7)
             counts = np.bincount(self.band, minlength=7)
             mean = np.where(counts > 0, sums / np.maximum(counts, 1), 1.0).astype(np.float32)
@@ -189,17 +207,28 @@ class Population:
         """Predicted yearly emergency-admission risk (what population health analytics targets)."""
         return self.rate["emergency"] * self.health_multiplier()
 
-    def prevention_effect(self) -> np.ndarray:
+    def prevention_effect(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Relative reduction of emergency risk from prevention (cached each month)."""
+        if getattr(self, "_effect", None) is None or self._effect.shape[0] != self.n:
+            self._update_effect()
+        return self._effect if idx is None else self._effect[idx]
+
+    def _update_effect(self) -> None:
         pv = self.params["prevention"]
-        return (pv["effect_max"] * (1.0 - np.exp(-self.prev_stock / pv["half_saturation"]))).astype(np.float32)
+        eff = np.zeros(self.n, np.float32)
+        live = np.flatnonzero(self.prev_stock)
+        eff[live] = pv["effect_max"] * (1.0 - np.exp(-self.prev_stock[live] / np.float32(pv["half_saturation"])))
+        self._effect = eff
 
     def mature_prevention(self) -> None:
         """Investment becomes effective with a mean lag (exponential delay) and fades."""
         pv = self.params["prevention"]
-        move = self.prev_pending * np.float32(1.0 / max(pv["lag_months"], 1))
-        self.prev_pending -= move
-        self.prev_stock *= np.float32((1 - pv["decay_per_year"]) ** (1 / 12))
-        self.prev_stock += move
+        live = np.flatnonzero(self.prev_pending + self.prev_stock)
+        if len(live):
+            move = self.prev_pending[live] * np.float32(1.0 / max(pv["lag_months"], 1))
+            self.prev_pending[live] -= move
+            self.prev_stock[live] = self.prev_stock[live] * np.float32((1 - pv["decay_per_year"]) ** (1 / 12)) + move
+        self._update_effect()
 
     def record_contacts(self, month: int, month_counts: np.ndarray) -> None:
         """Roll the 12-month contact window forward by one month."""
