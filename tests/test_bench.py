@@ -1,0 +1,64 @@
+"""`abm bench` runs on a tiny size and prints its JSON fields last (no timing assertions)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from abm import bench
+
+REQUIRED = ("patients", "months", "seconds", "patient_months_per_s", "peak_rss_mb")
+TINY = ["--patients", "1500", "--months", "2", "--repeats", "1",
+        "--reference-patients", "200", "--reference-months", "2"]
+
+
+def _last_json(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_bench_main_prints_json_last(capsys):
+    assert bench.main(TINY) == 0
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) > 1          # human lines first
+    result = _last_json(out)
+    for key in REQUIRED:
+        assert key in result, key
+    assert result["months"] == 2
+    assert result["patients"] == pytest.approx(1500, abs=2)
+    assert result["seconds"] > 0 and result["patient_months_per_s"] > 0 and result["peak_rss_mb"] > 0
+    assert result["speedup_vs_mesa_agents"] > 0
+    assert result["reference"]["patients"] == pytest.approx(200, abs=2)
+
+
+def test_bench_quiet_all_arrangements_without_reference(capsys):
+    assert bench.main(["--patients", "800", "--months", "1", "--repeats", "1", "--arrangement", "all",
+                       "--reference-patients", "0", "--quiet", "--no-warmup"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert set(result["arrangements"]) == set(bench.ARRANGEMENTS)
+    assert "speedup_vs_mesa_agents" not in result
+
+
+def test_bench_rejects_unknown_arrangement(capsys):
+    assert bench.main(["--arrangement", "nope", "--patients", "100", "--months", "1"]) == 2
+    assert "unknown arrangement" in capsys.readouterr().err
+
+
+def test_model_kwargs_sizes():
+    total = bench.default_population()
+    assert bench.model_kwargs(None) == {"population_scale": 1.0}
+    assert bench.model_kwargs(total // 2)["population_scale"] == pytest.approx(0.5, abs=1e-5)
+    big = bench.model_kwargs(total * 3)
+    assert big["economy__population__total"] == total * 3
+
+
+def test_reference_agents_step():
+    from abm.reference import ReferenceModel, poisson_inverse
+    ref = ReferenceModel(150, rng=3)
+    assert len(ref.agents) == pytest.approx(150, abs=2)
+    for _ in range(2):
+        ref.step()
+    assert ref.month == 2
+    assert poisson_inverse(0.0, 0.5, 5) == 0
+    assert poisson_inverse(50.0, 0.99, 3) == 3       # capped at kmax
