@@ -28,12 +28,20 @@ class ConfigError(ValueError):
             msg += f"; allowed: {self.allowed}"
         return f"{head}: {msg}" if head else msg
 
+    def __reduce__(self):
+        """Keep every field when the error crosses a process boundary (pool and Dask workers)."""
+        return (_rebuild, (self.detail, self.file, self.field, self.value, self.allowed))
+
     def with_file(self, file: str) -> "ConfigError":
         """Attach a file name when the error was raised below the loader."""
         if not self.file:
             self.file = str(file)
             self.args = (self.line(),)
         return self
+
+
+def _rebuild(detail, file, field, value, allowed) -> ConfigError:
+    return ConfigError(detail, file=file, field=field, value=value, allowed=allowed)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

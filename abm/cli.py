@@ -1,0 +1,300 @@
+"""The `abm` command line: run, report, viz, bench, validate (INTERFACE.md, 'CLI').
+
+Exit codes: 0 success, 2 invalid input (one line on stderr naming file, field, value and what is
+allowed; no traceback), 1 anything else. Set ABM_DEBUG=1 to see tracebacks of unexpected errors.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+
+from abm.errors import ConfigError
+
+HEADLINE = ("continuity_of_care", "handoffs_per_1000", "emergency_admissions_per_1000",
+            "cost_per_capita", "transaction_cost_share", "provider_failures")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2 like every other bad input."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: an integer >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {value}; allowed: an integer >= 1")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: an integer") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="abm", description="Agent-based model of NHS contracting arrangements.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run an experiment (default: the packaged compare.yaml)")
+    run.add_argument("experiment", nargs="?", help="experiment YAML file")
+    run.add_argument("--out", help="output directory (default reports/<experiment name>)")
+    run.add_argument("--replications", type=_integer, help="override replications")
+    run.add_argument("--seed", type=_integer, help="override the base seed")
+    run.add_argument("--months", type=_integer, help="override the horizon")
+    run.add_argument("--engine", choices=("local", "dask"),
+                     help="local process pool (default) or dask (implied by --scheduler)")
+    run.add_argument("--workers", type=_positive, help="worker processes (default: all cores)")
+    run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    run.add_argument("--resume", metavar="DIR", help="continue the interrupted run with this --out")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or tables")
+    run.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("report", help="rebuild report.html from stored results")
+    rep.add_argument("results_dir")
+    rep.set_defaults(func=cmd_report)
+
+    viz = sub.add_parser("viz", help="serve the browser visualisation")
+    viz.add_argument("--port", type=_positive, default=8765)
+    viz.add_argument("--host", default="127.0.0.1")
+    viz.set_defaults(func=cmd_viz)
+
+    # bench owns its options (--patients, --months, --arrangement, ...): main() hands them over
+    sub.add_parser("bench", help="measure throughput (last line is JSON); see 'abm bench --help'",
+                   add_help=False)
+
+    val = sub.add_parser("validate", help="check experiment, economy or arrangement files")
+    val.add_argument("files", nargs="+", metavar="FILE.yaml")
+    val.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv[:1] == ["bench"]:
+            return cmd_bench(argv[1:])
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"abm: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("abm: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for users
+        if os.environ.get("ABM_DEBUG"):
+            raise
+        print(f"abm: error: {type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+
+
+# --------------------------------------------------------------------------- run
+def cmd_run(args) -> int:
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+    from abm.experiment import run_experiment
+
+    if args.engine == "local" and args.scheduler:
+        raise ConfigError("--scheduler needs the dask engine", field="--engine", value="local",
+                          allowed="--engine dask, or leave --engine out")
+    engine = args.engine or ("dask" if args.scheduler else "local")
+    err = Console(stderr=True)
+    cli = {"replications": args.replications, "seed": args.seed, "months": args.months}
+    bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=args.quiet)
+    task = bar.add_task("runs", total=None)
+
+    plain = {"step": None}  # without a terminal (CI logs), a line every ~10% instead of a bar
+
+    def progress(done: int, total: int) -> None:
+        if args.quiet:
+            return
+        if not err.is_terminal:
+            step = max(1, total // 10)
+            if plain["step"] is None or done == total or done // step != plain["step"]:
+                plain["step"] = done // step
+                err.print(f"runs {done}/{total}", highlight=False)
+            return
+        if not bar.live.is_started:  # only once input is valid and runs begin
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    def log(msg: str) -> None:
+        if not args.quiet:
+            err.print(msg, highlight=False, markup=False, soft_wrap=True)
+
+    try:
+        out = run_experiment(args.experiment, out=args.out, engine=engine,
+                             workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                             cli_overrides=cli, progress=progress, log=log)
+    finally:
+        bar.stop()
+    if not args.quiet:
+        print_summary(out)
+    print(f"results: {out}")
+    return _report(out, missing_ok=True)
+
+
+def _report(out: Path, missing_ok: bool) -> int:
+    try:
+        from abm.report import build_report
+    except ImportError as exc:
+        if exc.name not in (None, "abm.report") and "abm.report" not in str(exc):
+            raise
+        if missing_ok:
+            print("report: skipped (abm.report is not available yet)")
+            return 0
+        print("abm report: not available yet", file=sys.stderr)
+        return 1
+    try:
+        path = build_report(Path(out))
+    except ValueError as exc:
+        if type(exc).__name__ != "ReportInputError":
+            raise
+        raise ConfigError(str(exc), field="RESULTS_DIR", value=str(out)) from None
+    print(f"report: {path}")
+    return 0
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    """`digits` significant figures, thousands separated, never in exponent form."""
+    import numpy as np
+    if x is None or not math.isfinite(x):
+        return "–"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return np.format_float_positional(x, precision=digits, unique=False, fractional=False, trim="-")
+
+
+def _cell(row) -> str:
+    """'mean ± half-width' of a t-interval."""
+    if row is None:
+        return "–"
+    if not math.isfinite(row["ci_low"]):
+        return _fmt(row["mean"])
+    return f"{_fmt(row['mean'])} ± {_fmt((row['ci_high'] - row['ci_low']) / 2, 2)}"
+
+
+def _share(row) -> str:
+    """A risk share and its (asymmetric, bootstrap) interval, to two decimals."""
+    if row is None or not math.isfinite(row["mean"]):
+        return "–"
+    cell = f"{row['mean']:.2f}"
+    return cell + (f" ({row['ci_low']:.2f} to {row['ci_high']:.2f})"
+                   if math.isfinite(row["ci_low"]) else "")
+
+
+def print_summary(out: Path, point: int = 0) -> None:
+    """Arrangement × headline metrics (mean and 95% interval), then who bears cost risk."""
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    s = pd.read_csv(Path(out) / "summary.csv")
+    points = s["point"].nunique()
+    s = s[s["point"] == point]
+    rows = {(r.arrangement, r.metric): r._asdict() for r in s.itertuples(index=False)}
+    arrangements = list(dict.fromkeys(s["arrangement"]))
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    n = int(s["n"].max()) if len(s) else 0
+    caption = f"final-year values: mean ± 95% interval half-width over {n} replicates"
+    if points > 1:
+        caption += f"; sweep point {point} of {points}, see summary.csv"
+    t = Table(title="Arrangements compared", caption=caption)
+    t.add_column("arrangement", style="bold")
+    metrics = [m for m in HEADLINE if any((a, m) in rows for a in arrangements)]
+    for m in metrics:
+        t.add_column(m.replace("_", " "), justify="right")
+    for a in arrangements:
+        t.add_row(a, *[_cell(rows.get((a, m))) for m in metrics])
+    console.print(t)
+    parties = [m for m in s["metric"].unique() if str(m).startswith("risk_share.")]
+    if parties:
+        from abm.summary import MIN_BOOTSTRAP_N
+        how = ("bootstrap 95% interval" if n >= MIN_BOOTSTRAP_N
+               else f"intervals need {MIN_BOOTSTRAP_N}+ replicates")
+        r = Table(title="Share of system-cost risk borne",
+                  caption=f"−Cov(Rₚ, C)/Var(C) across replicates, {how}; rows sum to 1")
+        r.add_column("arrangement", style="bold")
+        for m in parties:
+            r.add_column(m.removeprefix("risk_share."), justify="right")
+        for a in arrangements:
+            r.add_row(a, *[_share(rows.get((a, m))) for m in parties])
+        console.print(r)
+        if n < 2:
+            console.print("risk shares are undefined with 1 replicate (need variation in cost)")
+
+
+# --------------------------------------------------------------------------- others
+def cmd_report(args) -> int:
+    out = Path(args.results_dir)
+    if not (out / "summary.csv").is_file():
+        raise ConfigError("not an abm results directory (no summary.csv)", field="RESULTS_DIR",
+                          value=str(out), allowed="the --out directory of a finished 'abm run'")
+    return _report(out, missing_ok=False)
+
+
+def _optional(*modules: str):
+    """The first importable module of `modules`, or None if none exists yet."""
+    import importlib
+    for name in modules:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise
+    return None
+
+
+def cmd_viz(args) -> int:
+    mod = _optional("abm.viz", "abm.app")
+    if mod is None or not hasattr(mod, "serve"):
+        print("abm viz: not available yet", file=sys.stderr)
+        return 1
+    return mod.serve(args.host, args.port) or 0
+
+
+def cmd_bench(argv: list[str]) -> int:
+    mod = _optional("abm.bench")
+    if mod is None or not hasattr(mod, "main"):
+        print("abm bench: not available yet", file=sys.stderr)
+        return 1
+    return mod.main(argv) or 0
+
+
+def cmd_validate(args) -> int:
+    from abm.experiment import load_experiment, plan_points, read_yaml
+    from abm import params
+
+    for file in args.files:
+        data = read_yaml(file)
+        if isinstance(data, dict) and ("organisations" in data or "population" in data):
+            eco = params.load_economy(file)
+            print(f"{file}: ok (economy '{eco.get('name', '?')}')")
+        elif isinstance(data, dict) and ("standard_payment" in data or "key" in data):
+            arr = params.load_arrangement(file)
+            print(f"{file}: ok (arrangement '{arr.get('key', '?')}')")
+        else:
+            exp, _ = load_experiment(file)
+            pts = len(plan_points(exp))
+            runs = len(exp.arrangements) * pts * exp.replications
+            print(f"{file}: ok (experiment '{exp.name}': {len(exp.arrangements)} arrangements × "
+                  f"{pts} point(s) × {exp.replications} replicates = {runs} runs of "
+                  f"{exp.months} months)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,570 @@
+"""Experiments: the YAML schema, the task list, seeds, and `run_experiment`.
+
+An experiment compares arrangements over replicates (and optional sweep points). Each task is one
+(arrangement, point, replicate) run. Replicate r at point p gets the same seed under every
+arrangement (common random numbers), derived only from the base seed, p and r, so results do not
+depend on which engine or how many workers ran them.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from abm.errors import ConfigError, did_you_mean
+
+ARRANGEMENT_KEYS = ("fragmented", "alliance", "prime_contractor", "prime_provider",
+                    "icp_partial", "icp_full")
+PARTIES = ("funder", "commissioner", "lead", "providers", "gp_practices")
+MAX_MONTHS = 600
+#: Metrics whose final-year value is the last step (they accumulate); all others use the mean
+#: of the last 12 steps, which smooths month-to-month noise in flows and windows.
+CUMULATIVE_METRICS = frozenset({"provider_failures", "vat_leakage", "money_balance_error"})
+FINAL_YEAR_STEPS = 12
+DEFAULT_MODEL = "abm.model:ContractingModel"
+STOP_AFTER_ENV = "ABM_TEST_STOP_AFTER"  # test hook: exit abruptly after k tasks are stored
+
+
+# --------------------------------------------------------------------------- schema
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Shock(_Strict):
+    """A scenario shock; the model interprets kind and size (see abm.params.SHOCK_KINDS)."""
+    kind: str = Field(description="shock kind, one of abm.params.SHOCK_KINDS")
+    month: int = Field(ge=1, description="month the shock starts (1 = first simulated month)")
+    size: float = Field(description="size of the shock, in the unit the kind defines")
+    duration: int | None = Field(default=None, ge=1, description="months it lasts; none = rest of run")
+
+
+class ParamRange(_Strict):
+    """One uncertain parameter: `low`/`high` bounds, or explicit grid `values`."""
+    low: float | None = Field(default=None, description="lower bound (lhs, sobol, grid with levels)")
+    high: float | None = Field(default=None, description="upper bound")
+    values: list[Any] | None = Field(default=None, min_length=1, description="grid values")
+    levels: int | None = Field(default=None, ge=2, description="grid: evenly spaced values low..high")
+    integer: bool = Field(default=False, description="round sampled values to integers")
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        if self.values is None and (self.low is None or self.high is None):
+            raise ValueError("give either 'values' or both 'low' and 'high'")
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"'low' ({self.low}) must be below 'high' ({self.high})")
+        return self
+
+    def grid_values(self) -> list[Any]:
+        if self.values is not None:
+            return list(self.values)
+        vals = np.linspace(self.low, self.high, self.levels or 3)
+        return [int(round(v)) if self.integer else float(v) for v in vals]
+
+
+class Uncertainties(_Strict):
+    """Parameters to sweep and how to sample them."""
+    method: Literal["grid", "lhs", "sobol"] = Field(description="sampling design")
+    samples: int | None = Field(default=None, ge=1,
+                                description="lhs: points; sobol: base sample N (N*(D+2) points)")
+    seed: int | None = Field(default=None, ge=0, description="sampling seed; default = experiment seed")
+    parameters: dict[str, ParamRange] = Field(min_length=1, description="dotted name -> range")
+
+    @model_validator(mode="after")
+    def _design(self):
+        if self.method != "grid":
+            if self.samples is None:
+                raise ValueError(f"method '{self.method}' needs 'samples'")
+            if self.method == "sobol" and self.samples & (self.samples - 1):
+                raise ValueError(f"sobol 'samples' must be a power of 2 (got {self.samples}), "
+                                 "e.g. 64, 128, 256: Sobol' sequences balance only then")
+            for name, p in self.parameters.items():
+                if p.low is None or p.high is None:
+                    raise ValueError(f"method '{self.method}' needs 'low' and 'high' for '{name}'")
+        return self
+
+
+class Experiment(_Strict):
+    """An experiment file (INTERFACE.md, 'Experiment files')."""
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="names the output folder")
+    description: str = Field(default="", description="free text for the report")
+    economy: str = Field(default="default", description="'default' or path to an economy YAML")
+    arrangements: list[str] = Field(description="arrangement keys to compare")
+    replications: int = Field(ge=1, description="replicates per arrangement and point")
+    seed: int = Field(ge=0, description="base seed; replicate seeds derive from it")
+    months: int = Field(ge=1, le=MAX_MONTHS, description="horizon in months")
+    population_scale: float = Field(default=1.0, gt=0, le=1, description="fraction of population simulated")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="dotted parameter -> value")
+    shocks: list[Shock] = Field(default_factory=list, description="scenario shocks")
+    uncertainties: Uncertainties | None = Field(default=None, description="parameters to sweep")
+
+
+_HELP = {
+    "name": "text of letters, digits, '_', '-', '.'",
+    "description": "text",
+    "economy": "'default' or a path to an economy YAML file",
+    "arrangements": "a non-empty list of: " + ", ".join(ARRANGEMENT_KEYS),
+    "replications": "an integer >= 1",
+    "seed": "an integer >= 0",
+    "months": f"an integer from 1 to {MAX_MONTHS}",
+    "population_scale": "a number > 0 and <= 1",
+    "overrides": "a mapping of dotted parameter names to values",
+    "shocks": "a list of mappings with kind, month, size and optional duration",
+    "shocks.month": "an integer month from 1 to the horizon",
+    "shocks.size": "a number",
+    "shocks.duration": "an integer >= 1 (months)",
+    "uncertainties": "a mapping with method, samples, seed, parameters",
+    "uncertainties.method": "grid, lhs or sobol",
+    "uncertainties.samples": "an integer >= 1",
+    "uncertainties.parameters": "a mapping of dotted names to {low, high} or {values}",
+}
+
+
+# --------------------------------------------------------------------------- loading
+def default_experiment_path() -> Path:
+    """The packaged default experiment; in an editable install, the repo's experiments/ copy."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_data" / "experiments" / "compare.yaml",
+                      here.parent / "experiments" / "compare.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError("default experiment not found; reinstall the package",
+                      file=str(here / "_data" / "experiments" / "compare.yaml"))
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file, turning every failure into a one-line ConfigError."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("file not found", file=str(path))
+    if not path.is_file():
+        raise ConfigError("not a file", file=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read file: {exc}", file=str(path)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"YAML syntax error{where}: {problem}", file=str(path)) from None
+
+
+def _field_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    """Allowed keys of the mapping that holds loc[-1] (for unknown-key messages)."""
+    parent = [p for p in loc[:-1] if not isinstance(p, int)]
+    if parent[:1] == ["shocks"]:
+        return list(Shock.model_fields)
+    if parent[:1] == ["uncertainties"]:
+        return list(ParamRange.model_fields if len(parent) >= 3 else Uncertainties.model_fields)
+    return list(Experiment.model_fields)
+
+
+def _help_for(loc: tuple) -> str | None:
+    names = [p for p in loc if not isinstance(p, int)]
+    if names[:2] == ["uncertainties", "parameters"] and len(names) > 2:
+        return "{low, high} bounds (low < high), or a list of values"
+    return _HELP.get(".".join(names[:2])) or _HELP.get(str(names[0]) if names else "")
+
+
+def _from_validation(exc: ValidationError, file: str) -> ConfigError:
+    """The most useful single error: unknown keys first (they often explain a 'missing')."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    loc, field = tuple(err["loc"]), _field_path(tuple(err["loc"]))
+    if err["type"] == "extra_forbidden":
+        keys = _keys_at(loc)
+        hint = did_you_mean(str(loc[-1]), keys)
+        return ConfigError(f"unknown key '{loc[-1]}'" + (f"; {hint}" if hint else ""),
+                           file=file, field=field, allowed=", ".join(keys))
+    if err["type"] == "missing":
+        return ConfigError("required field missing", file=file, field=field, allowed=_help_for(loc))
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    if isinstance(value, (dict, list)) and err["type"] == "value_error":
+        value = None  # model-level checks name the offending part in the message
+    return ConfigError(msg, file=file, field=field, value=value, allowed=_help_for(loc))
+
+
+def _known(module: str, name: str, fallback):
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return fallback
+
+
+def _check_overrides(overrides: dict, arrangements: list[str], file: str, field: str) -> None:
+    """Ask the parameter layer whether overrides are valid under each compared arrangement
+    (names, ranges, shares summing to 1); report the error against the experiment file and the
+    override that caused it."""
+    validate = _known("abm.params", "validate_overrides", None)
+    if not overrides or validate is None:
+        return
+    try:
+        for arrangement in arrangements:
+            validate(dict(overrides), arrangement=arrangement)
+    except ConfigError as exc:
+        raise _blame_override(exc, list(overrides), file, field) from None
+
+
+def _blame_override(exc: ConfigError, keys: list[str], file: str, prefix: str) -> ConfigError:
+    inner = (exc.field or "").replace("__", ".")
+    names = [k.replace("__", ".") for k in keys]
+    match = next((k for k in names if k == inner or k.startswith(inner + ".")
+                  or inner.startswith(k + ".") or k in (f"arrangement.{inner}", f"economy.{inner}")
+                  or k.startswith((f"arrangement.{inner}.", f"economy.{inner}."))), None)
+    exc.field = f"{prefix}.{match or inner}" if (match or inner) else prefix
+    exc.file = file
+    exc.args = (exc.line(),)
+    return exc
+
+
+def _resolve_economy(value: str, base: Path, file: str) -> str:
+    if value == "default":
+        return "default"
+    path = Path(value).expanduser()
+    candidates = [path] if path.is_absolute() else [base / path, Path.cwd() / path]
+    for cand in candidates:
+        if cand.is_file():
+            load = _known("abm.params", "load_economy", None)
+            if load is not None:
+                try:
+                    load(str(cand.resolve()))
+                except ConfigError as exc:
+                    raise exc.with_file(str(cand)) from None
+            return str(cand.resolve())
+    raise ConfigError("economy file not found", file=file, field="economy", value=value,
+                      allowed=_HELP["economy"])
+
+
+def _semantic_checks(exp: Experiment, file: str) -> None:
+    arrangements = _known("abm.params", "ARRANGEMENTS", ARRANGEMENT_KEYS)
+    if not exp.arrangements:
+        raise ConfigError("empty arrangement list", file=file, field="arrangements",
+                          value=[], allowed=_HELP["arrangements"])
+    for i, key in enumerate(exp.arrangements):
+        if key not in arrangements:
+            hint = did_you_mean(key, arrangements)
+            raise ConfigError("unknown arrangement" + (f"; {hint}" if hint else ""), file=file,
+                              field=f"arrangements[{i}]", value=key, allowed=", ".join(arrangements))
+    dupes = sorted({k for k in exp.arrangements if exp.arrangements.count(k) > 1})
+    if dupes:
+        raise ConfigError("arrangement listed twice", file=file, field="arrangements",
+                          value=dupes[0], allowed="each key once")
+    kinds = _known("abm.params", "SHOCK_KINDS", None)
+    for i, shock in enumerate(exp.shocks):
+        if kinds is not None and shock.kind not in kinds:
+            hint = did_you_mean(shock.kind, kinds)
+            raise ConfigError("unknown shock kind" + (f"; {hint}" if hint else ""), file=file,
+                              field=f"shocks[{i}].kind", value=shock.kind, allowed=", ".join(kinds))
+        if shock.month > exp.months:
+            raise ConfigError("shock starts after the horizon", file=file,
+                              field=f"shocks[{i}].month", value=shock.month,
+                              allowed=f"a month from 1 to {exp.months} (months)")
+
+
+def load_experiment(source: str | Path | dict | Experiment,
+                    cli_overrides: dict | None = None) -> tuple[Experiment, str]:
+    """Validate an experiment (file, mapping or model); returns it and the file name used in
+    messages. Relative economy paths resolve against the experiment file's folder."""
+    if isinstance(source, Experiment):
+        data, file, base = source.model_dump(), "<experiment>", Path.cwd()
+    elif isinstance(source, dict):
+        data, file, base = dict(source), "<experiment>", Path.cwd()
+    else:
+        file, base = str(source), Path(source).resolve().parent
+        data = read_yaml(source)
+        if data is None:
+            raise ConfigError("file is empty", file=file, allowed="a mapping of experiment keys")
+        if not isinstance(data, dict):
+            raise ConfigError("top level must be a mapping", file=file,
+                              value=type(data).__name__, allowed="a mapping of experiment keys")
+    cli = {k: v for k, v in (cli_overrides or {}).items() if v is not None}
+    data.update(cli)
+    try:
+        try:
+            exp = Experiment.model_validate(data)
+        except ValidationError as exc:
+            raise _from_validation(exc, file) from None
+        _semantic_checks(exp, file)
+    except ConfigError as exc:
+        root = (exc.field or "").split(".")[0].split("[")[0]
+        if root in cli:  # the bad value came from the command line, not the file
+            exc.file, exc.field = "command line", f"--{root}"
+            exc.args = (exc.line(),)
+        raise
+    economy = _resolve_economy(exp.economy, base, file)
+    exp = exp.model_copy(update={"economy": economy})
+    _check_overrides(exp.overrides, exp.arrangements, file, "overrides")
+    _check_sweep(exp, file)
+    return exp, file
+
+
+def _check_sweep(exp: Experiment, file: str) -> None:
+    """Check each swept parameter at its bounds (or each grid value), on top of the overrides."""
+    if exp.uncertainties is None:
+        return
+    for name, spec in exp.uncertainties.parameters.items():
+        where = f"uncertainties.parameters.{name}"
+        probes = ([(f"values[{i}]", v) for i, v in enumerate(spec.values)] if spec.values is not None
+                  else [("low", spec.low), ("high", spec.high)])
+        for part, value in probes:
+            if spec.integer and isinstance(value, float):
+                value = int(round(value))
+            try:
+                _check_overrides({**exp.overrides, name: value}, exp.arrangements, file,
+                                 "uncertainties.parameters")
+            except ConfigError as exc:
+                if exc.field == where:
+                    exc.field = f"{where}.{part}"
+                    exc.args = (exc.line(),)
+                raise
+
+
+# --------------------------------------------------------------------------- plan
+def plan_points(exp: Experiment) -> list[dict[str, Any]]:
+    from abm.sampling import sample_points
+    return sample_points(exp.uncertainties, exp.seed)
+
+
+def replicate_seed(base_seed: int, point: int, replicate: int) -> int:
+    """Seed for (point, replicate): same under every arrangement, independent of the engine."""
+    ss = np.random.SeedSequence(base_seed, spawn_key=(point, replicate))
+    return int(ss.generate_state(1, dtype=np.uint32)[0])
+
+
+def task_key(arrangement: str, point: int, replicate: int) -> str:
+    return f"{arrangement}-p{point:05d}-r{replicate:05d}"
+
+
+def fingerprint(exp: Experiment) -> str:
+    """sha256 of the resolved configuration (canonical JSON)."""
+    text = json.dumps(exp.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_tasks(exp: Experiment, points: list[dict], model: str = DEFAULT_MODEL) -> list[dict]:
+    """Task specs in canonical order (arrangement, point, replicate); each is picklable."""
+    economy = None if exp.economy == "default" else exp.economy
+    shocks = [s.model_dump(exclude_none=True) for s in exp.shocks] or None
+    return [{"key": task_key(a, p, r), "experiment": exp.name, "arrangement": a, "point": p,
+             "replicate": r, "seed": replicate_seed(exp.seed, p, r), "economy": economy,
+             "population_scale": exp.population_scale, "months": exp.months, "shocks": shocks,
+             "overrides": {**exp.overrides, **point}, "model": model}
+            for a in exp.arrangements for p, point in enumerate(points)
+            for r in range(exp.replications)]
+
+
+def execution_order(tasks: list[dict]) -> list[dict]:
+    """Replicate-major order, so a partial run holds complete comparisons across arrangements."""
+    return sorted(tasks, key=lambda t: (t["replicate"], t["point"], t["key"]))
+
+
+# --------------------------------------------------------------------------- one task
+def _factory(spec: str):
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def make_model(spec: dict):
+    kwargs = {k.replace(".", "__"): v for k, v in spec["overrides"].items()}
+    return _factory(spec["model"])(arrangement=spec["arrangement"], economy=spec["economy"],
+                                   rng=spec["seed"], population_scale=spec["population_scale"],
+                                   shocks=spec["shocks"], **kwargs)
+
+
+def final_year_values(frame) -> dict[str, float]:
+    """Final-year value per metric: last step for cumulative metrics, else the mean of the last
+    12 monthly steps (row 0, the initial state, is never included)."""
+    months = frame.iloc[1:] if len(frame) > 1 else frame
+    tail = months.iloc[-FINAL_YEAR_STEPS:]
+    return {str(c): float(months[c].iloc[-1] if c in CUMULATIVE_METRICS else tail[c].mean())
+            for c in frame.columns}
+
+
+class TaskConfigError(ConfigError):
+    """A ConfigError that keeps its file, field, value and allowed values across processes."""
+
+    def __reduce__(self):
+        return (_rebuild_config_error, (self.detail, self.file, self.field, self.value, self.allowed))
+
+
+def _rebuild_config_error(detail, file, field, value, allowed):
+    return TaskConfigError(detail, file=file, field=field, value=value, allowed=allowed)
+
+
+def run_task(spec: dict) -> dict:
+    """Run one (arrangement, point, replicate) and return its tidy results (runs in a worker)."""
+    try:
+        return _run_task(spec)
+    except ConfigError as exc:
+        raise TaskConfigError(exc.detail, file=exc.file, field=exc.field, value=exc.value,
+                              allowed=exc.allowed) from None
+
+
+def _run_task(spec: dict) -> dict:
+    import pandas as pd
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    model = make_model(spec)
+    for _ in range(spec["months"]):
+        model.step()
+    frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    frame = frame.apply(pd.to_numeric, errors="coerce").astype("float64")
+    ids = {"arrangement": spec["arrangement"], "point": spec["point"],
+           "replicate": spec["replicate"], "seed": spec["seed"]}
+    steps = np.repeat(np.arange(len(frame), dtype="int64"), frame.shape[1])
+    results = pd.DataFrame({"experiment": spec["experiment"], **ids, "step": steps,
+                            "metric": np.tile(np.asarray(frame.columns, dtype=object), len(frame)),
+                            "value": frame.to_numpy(dtype="float64").reshape(-1)})
+    finance = pd.DataFrame(model.finance_records(include_partial=True))
+    for col, val in reversed(ids.items()):
+        finance.insert(0, col, val)
+    parties = (finance.groupby("party")["surplus"].sum() if len(finance) else pd.Series(dtype=float))
+    meta = {"key": spec["key"], **ids, "system_cost": float(model.system_cost_total()),
+            "party_results": {p: float(parties.get(p, 0.0)) for p in PARTIES},
+            "final": final_year_values(frame), "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - cpu0}
+    return {"key": spec["key"], "results": results, "finance": finance, "meta": meta}
+
+
+# --------------------------------------------------------------------------- run
+def _versions(engine: str) -> dict[str, str]:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+    import abm
+    out = {"abm": getattr(abm, "__version__", "unknown"), "python": platform.python_version()}
+    for dist in ("mesa", "numpy", "pandas", "pyarrow", "SALib") + (("dask", "distributed")
+                                                                      if engine == "dask" else ()):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "missing"
+    return out
+
+
+def initial_networks(exp: Experiment, points: list[dict], model: str = DEFAULT_MODEL,
+                     file: str = "<experiment>") -> dict:
+    """Each arrangement's month-0 contract network (replicate 0, point 0). Building the models
+    here also surfaces model-level ConfigErrors before any output directory exists."""
+    graphs = {}
+    for spec in build_tasks(exp.model_copy(update={"replications": 1}), points[:1], model):
+        try:
+            graphs[spec["arrangement"]] = make_model(spec).initial_contracts
+        except ConfigError as exc:
+            raise exc.with_file(file) from None
+    return graphs
+
+
+def run_experiment(path_or_config=None, out: str | Path | None = None, engine: str = "local",
+                   workers: int | None = None, *, scheduler: str | None = None,
+                   resume: str | Path | None = None, cli_overrides: dict | None = None,
+                   progress: Callable[[int, int], None] | None = None,
+                   log: Callable[[str], None] | None = None, model: str = DEFAULT_MODEL) -> Path:
+    """Run an experiment (file, mapping or Experiment) and return the output directory.
+
+    With `resume`, continue the interrupted run whose --out was that directory, skipping stored
+    tasks; the configuration then comes from the stored run unless one is given (it must match).
+    """
+    from abm import engines, store, summary
+
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    log = log or (lambda msg: None)
+    if engine not in ("local", "dask"):
+        raise ConfigError("unknown engine", field="--engine", value=engine, allowed="local, dask")
+    if workers is not None and workers < 1:
+        raise ConfigError("workers must be at least 1", field="--workers", value=workers,
+                          allowed="an integer >= 1")
+    run = store.locate_resume(resume) if resume is not None else None
+    if path_or_config is None and run is None:
+        path_or_config = default_experiment_path()
+    if path_or_config is None:
+        exp, file = load_experiment(run.stored_config(), cli_overrides)
+        file = str(run.partial / store.RUN_FILE)
+    else:
+        exp, file = load_experiment(path_or_config, cli_overrides)
+    points = plan_points(exp)
+    tasks = build_tasks(exp, points, model)
+    graphs = initial_networks(exp, points, model, file)
+    fp = fingerprint(exp)
+    if run is None:
+        target = Path(out) if out is not None else Path("reports") / exp.name
+        run = store.RunStore.create(target, exp.model_dump(mode="json"), fp, source=file,
+                                    source_sha256=_file_sha(file), started=started.isoformat())
+    else:
+        run.check_fingerprint(fp)
+    done = run.stored_keys()
+    todo = execution_order([t for t in tasks if t["key"] not in done])
+    if done:
+        log(f"resuming {run.target}: {len(tasks) - len(todo)} of {len(tasks)} runs already stored")
+    if progress:
+        progress(len(tasks) - len(todo), len(tasks))
+    n_workers = engines.resolve_workers(engine, workers, len(todo))
+    stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
+    cpu = busy = 0.0
+    try:
+        for i, result in enumerate(engines.execute(run_task, todo, engine=engine,
+                                                   workers=n_workers, scheduler=scheduler), 1):
+            run.write_part(result)
+            cpu += result["meta"]["cpu_seconds"]
+            busy += result["meta"]["seconds"]
+            if progress:
+                progress(len(tasks) - len(todo) + i, len(tasks))
+            if stop_after and i >= stop_after:
+                os._exit(75)
+    except ConfigError as exc:  # model rejected a sweep point: nothing worth resuming
+        run.discard()
+        raise exc.with_file(file) from None
+    except BaseException as exc:
+        stored = len(run.stored_keys())
+        if stored == 0:  # nothing to resume (e.g. no scheduler): leave no directory behind
+            run.discard()
+        elif isinstance(exc, KeyboardInterrupt):
+            log(f"interrupted with {stored} of {len(tasks)} runs stored; "
+                f"continue with: abm run --resume {run.target}")
+        else:
+            log(f"{stored} of {len(tasks)} runs stored; after fixing the cause, continue with: "
+                f"abm run --resume {run.target}")
+        raise
+    metas = [run.read_meta(t["key"]) for t in tasks]
+    run.combine([t["key"] for t in tasks])
+    summary.write_all(run.partial, exp, points, metas)
+    store.write_networks(run.partial / "networks", graphs)
+    finished = datetime.now(timezone.utc)
+    manifest = {
+        "experiment": exp.name, "config": exp.model_dump(mode="json"), "config_sha256": fp,
+        "source": run.info["source"], "source_sha256": run.info.get("source_sha256"),
+        "versions": _versions(engine),
+        "engine": engine, "workers": n_workers, "scheduler": scheduler,
+        "seeds": [{"point": p, "replicate": r, "seed": replicate_seed(exp.seed, p, r)}
+                  for p in range(len(points)) for r in range(exp.replications)],
+        "points": len(points), "tasks": len(tasks), "resumed_tasks": len(tasks) - len(todo),
+        "started": run.started or started.isoformat(), "finished": finished.isoformat(),
+        "wall_seconds": round(time.perf_counter() - t0, 3), "task_cpu_seconds": round(cpu, 3),
+        "task_wall_seconds": round(busy, 3),
+        "final_year": f"mean of the last {FINAL_YEAR_STEPS} monthly steps; last step for "
+                      + ", ".join(sorted(CUMULATIVE_METRICS)),
+    }
+    return run.finalize(manifest)
+
+
+def _file_sha(file: str) -> str | None:
+    path = Path(file)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None

@@ -1,0 +1,339 @@
+"""Load a results directory (see shared INTERFACE.md) into one object the report draws from.
+
+Everything except results.parquet is optional here: a missing file leaves its part of the
+report saying so, rather than failing, because `abm report` is also used on partial or old
+result directories.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from abm.style import arrangement_order
+
+RESULT_COLUMNS = ["experiment", "arrangement", "point", "replicate", "seed", "step", "metric",
+                  "value"]
+
+
+class ReportInputError(ValueError):
+    """The results directory lacks what a report needs (message names the file and problem)."""
+
+
+@dataclass
+class ReportData:
+    results_dir: Path
+    results: pd.DataFrame                      # base point only
+    finance: pd.DataFrame | None
+    summary: pd.DataFrame | None               # base point only
+    manifest: dict[str, Any]
+    networks: dict[str, nx.MultiDiGraph]
+    sensitivity: pd.DataFrame | None
+    arrangements: list[str]
+    points: list[Any]
+    base_point: Any
+    notes: list[str] = field(default_factory=list)
+    summary_all: pd.DataFrame | None = None     # every sweep point
+    point_values: pd.DataFrame | None = None    # points.csv: point, <parameter>... (sweeps)
+
+    @property
+    def metrics(self) -> set[str]:
+        return set(self.results["metric"].unique())
+
+    @property
+    def config(self) -> dict[str, Any]:
+        cfg = self.manifest.get("config")
+        return cfg if isinstance(cfg, dict) else {}
+
+    @property
+    def n_replicates(self) -> int:
+        return int(self.results.groupby("arrangement")["replicate"].nunique().max())
+
+    @property
+    def n_steps(self) -> int:
+        """Months simulated (the config's `months`; else the last step, step 0 being the
+        initial state)."""
+        months = self.config.get("months")
+        if isinstance(months, (int, float)) and months > 0:
+            return int(months)
+        return int(self.results["step"].max())
+
+
+def _choose_base_point(points: list[Any]) -> Any:
+    """The base case of a sweep: point 0 / "base" when present, otherwise the first."""
+    for candidate in (0, "0", "base", "baseline"):
+        for p in points:
+            if p == candidate or str(p) == str(candidate):
+                return p
+    return points[0]
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ReportInputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    return data if isinstance(data, dict) else {"manifest": data}
+
+
+def _read_networks(folder: Path) -> dict[str, nx.MultiDiGraph]:
+    nets: dict[str, nx.MultiDiGraph] = {}
+    if not folder.is_dir():
+        return nets
+    for f in sorted(folder.glob("*.graphml")):
+        g = nx.read_graphml(f, force_multigraph=True)
+        if not g.is_directed():
+            g = g.to_directed()
+        nets[f.stem] = nx.MultiDiGraph(g)
+    return nets
+
+
+def load(results_dir: Path | str) -> ReportData:
+    """Read every input file of a results directory; only results.parquet is required."""
+    d = Path(results_dir)
+    rpath = d / "results.parquet"
+    if not rpath.exists():
+        raise ReportInputError(f"{rpath}: missing (a results directory holds results.parquet, "
+                               "written by `abm run`)")
+    results = pd.read_parquet(rpath)
+    missing = [c for c in ("arrangement", "replicate", "step", "metric", "value")
+               if c not in results.columns]
+    if missing:
+        raise ReportInputError(f"{rpath}: missing columns {', '.join(missing)}; expected "
+                               f"{', '.join(RESULT_COLUMNS)}")
+    if results.empty:
+        raise ReportInputError(f"{rpath}: has no rows")
+    if "point" not in results.columns:
+        results["point"] = 0
+    results["arrangement"] = results["arrangement"].astype(str)
+    results["metric"] = results["metric"].astype(str)
+    results["value"] = pd.to_numeric(results["value"], errors="coerce")
+
+    points = sorted(results["point"].unique().tolist(), key=lambda p: (str(type(p)), p))
+    base = _choose_base_point(points)
+    notes: list[str] = []
+    if len(points) > 1:
+        notes.append(f"The experiment has {len(points)} sweep points; the summary, time series, "
+                     f"risk and GP figures show the base point ({base}).")
+    results = results[results["point"] == base].reset_index(drop=True)
+
+    finance = None
+    fpath = d / "finance.parquet"
+    if fpath.exists():
+        finance = pd.read_parquet(fpath)
+        if "point" in finance.columns:
+            finance = finance[finance["point"] == base]
+        finance = finance.reset_index(drop=True)
+        if "arrangement" in finance.columns:
+            finance["arrangement"] = finance["arrangement"].astype(str)
+
+    summary = summary_all = None
+    spath = d / "summary.csv"
+    if spath.exists():
+        summary = summary_all = pd.read_csv(spath)
+        if "arrangement" in summary_all.columns:
+            summary_all["arrangement"] = summary_all["arrangement"].astype(str)
+        if "point" in summary.columns and len(summary):
+            same = summary["point"].astype(str) == str(base)
+            summary = summary[same] if same.any() else summary
+        summary = summary.reset_index(drop=True)
+        if "arrangement" in summary.columns:
+            summary["arrangement"] = summary["arrangement"].astype(str)
+
+    sensitivity = None
+    for name in ("sensitivity.csv", "sensitivity.parquet"):
+        p = d / name
+        if p.exists():
+            sensitivity = pd.read_csv(p) if p.suffix == ".csv" else pd.read_parquet(p)
+            if sensitivity.empty:
+                sensitivity = None
+            break
+
+    point_values = None
+    ppath = d / "points.csv"
+    if ppath.exists():
+        point_values = pd.read_csv(ppath)
+        if "point" not in point_values.columns or len(point_values) < 2:
+            point_values = None
+    if point_values is not None and len(points) > 1:
+        row = point_values[point_values["point"].astype(str) == str(base)]
+        if len(row):
+            vals = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                             for k, v in row.iloc[0].items() if k != "point")
+            notes[-1] = notes[-1][:-2] + f"; {vals})."
+
+    manifest = _read_manifest(d / "manifest.json")
+    networks = _read_networks(d / "networks")
+
+    declared = manifest.get("config", {}).get("arrangements") if isinstance(
+        manifest.get("config"), dict) else None
+    present = results["arrangement"].unique().tolist()
+    keys = list(present)
+    if isinstance(declared, list):
+        keys = [str(k) for k in declared if str(k) in present] + [
+            k for k in present if k not in {str(x) for x in declared}]
+    arrangements = arrangement_order(keys)
+
+    return ReportData(results_dir=d, results=results, finance=finance, summary=summary,
+                      manifest=manifest, networks=networks, sensitivity=sensitivity,
+                      arrangements=arrangements, points=points, base_point=base, notes=notes,
+                      summary_all=summary_all, point_values=point_values)
+
+
+# --------------------------------------------------------------------------- statistics helpers
+
+def t_quantile(n: int) -> float:
+    """Two-sided 95% Student-t quantile for n observations (1.96 when scipy is missing)."""
+    if n < 2:
+        return float("nan")
+    try:
+        from scipy.special import stdtrit  # much lighter to import than scipy.stats
+        return float(stdtrit(n - 1, 0.975))
+    except Exception:  # pragma: no cover - scipy comes with SALib
+        return 1.96
+
+
+def mean_ci(values) -> tuple[float, float, float, int]:
+    """Mean and 95% t-interval of a 1-D sample: (mean, low, high, n)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return (math.nan, math.nan, math.nan, 0)
+    m = float(v.mean())
+    if n < 2:
+        return (m, math.nan, math.nan, n)
+    half = t_quantile(n) * float(v.std(ddof=1)) / math.sqrt(n)
+    return (m, m - half, m + half, n)
+
+
+CUMULATIVE = frozenset({"provider_failures", "vat_leakage", "money_balance_error"})
+
+
+def final_values(results: pd.DataFrame) -> pd.DataFrame:
+    """Each (arrangement, replicate, metric)'s final-year value, defined as abm.experiment
+    does: the last step for cumulative metrics, else the mean of the last 12 monthly steps
+    (step 0, the initial state, excluded)."""
+    try:
+        from abm.experiment import CUMULATIVE_METRICS as cumulative, FINAL_YEAR_STEPS as k
+    except Exception:
+        cumulative, k = CUMULATIVE, 12
+    r = results
+    if r["step"].nunique() > 1:
+        r = r[r["step"] > r["step"].min()]
+    keys = ["arrangement", "replicate", "metric"]
+    r = r.sort_values(keys + ["step"])
+    last = r.groupby(keys, sort=False).tail(1).set_index(keys)
+    tail = r.groupby(keys, sort=False).tail(k).groupby(keys)["value"].mean()
+    out = last.copy()
+    is_cum = out.index.get_level_values("metric").isin(list(cumulative))
+    out["value"] = np.where(is_cum, out["value"], tail.reindex(out.index).to_numpy())
+    cols = [c for c in ("seed", "value") if c in out.columns]
+    return out[cols].reset_index()
+
+
+def headline_table(data: ReportData, baseline: str = "fragmented") -> pd.DataFrame:
+    """Per (arrangement, metric): mean, ci_low, ci_high, n, diff_mean, diff_ci_low, diff_ci_high.
+
+    Taken from summary.csv when it has the rows; metrics summary.csv lacks are computed here
+    from results.parquet (final-step value over replicates; differences paired by replicate,
+    which share a seed under common random numbers).
+    """
+    rows: list[dict[str, Any]] = []
+    have: set[tuple[str, str]] = set()
+    s = data.summary
+    if s is not None and {"arrangement", "metric", "mean"} <= set(s.columns):
+        for rec in s.to_dict("records"):
+            r = {k: rec.get(k, math.nan) for k in ("arrangement", "metric", "mean", "sd",
+                                                     "ci_low", "ci_high", "n", "diff_mean",
+                                                     "diff_ci_low", "diff_ci_high")}
+            r["arrangement"] = str(r["arrangement"])
+            rows.append(r)
+            have.add((r["arrangement"], str(r["metric"])))
+
+    fin = final_values(data.results)
+    key = "seed" if "seed" in fin.columns else "replicate"
+    base = fin[fin["arrangement"] == baseline].set_index(["metric", key])["value"]
+    for (arr, metric), grp in fin.groupby(["arrangement", "metric"]):
+        if (arr, metric) in have:
+            continue
+        m, lo, hi, n = mean_ci(grp["value"])
+        sd = float(grp["value"].std(ddof=1)) if n > 1 else math.nan
+        r = dict(arrangement=arr, metric=metric, mean=m, sd=sd, ci_low=lo, ci_high=hi, n=n,
+                 diff_mean=math.nan, diff_ci_low=math.nan, diff_ci_high=math.nan)
+        if arr != baseline and len(base):
+            b = base.reindex(pd.MultiIndex.from_arrays([[metric] * len(grp), grp[key]]))
+            diff = grp["value"].to_numpy() - b.to_numpy()
+            dm, dlo, dhi, dn = mean_ci(diff)
+            r.update(diff_mean=dm, diff_ci_low=dlo, diff_ci_high=dhi)
+        elif arr == baseline:
+            r.update(diff_mean=0.0, diff_ci_low=0.0, diff_ci_high=0.0)
+        rows.append(r)
+    out = pd.DataFrame(rows)
+    for c in ("mean", "sd", "ci_low", "ci_high", "n", "diff_mean", "diff_ci_low",
+              "diff_ci_high"):
+        out[c] = pd.to_numeric(out[c], errors="coerce")
+    return out
+
+
+def quantile_bands(results: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Median and 10th/90th percentiles across replicates per (arrangement, metric, step)."""
+    sub = results[results["metric"].isin(metrics)]
+    if sub["step"].nunique() > 1:
+        sub = sub[sub["step"] > sub["step"].min()]  # step 0 is the initial state, not a month
+    if sub.empty:
+        return pd.DataFrame(columns=["arrangement", "metric", "step", "q10", "median", "q90"])
+    g = sub.groupby(["arrangement", "metric", "step"])["value"]
+    out = pd.DataFrame({"q10": g.quantile(0.1), "median": g.median(), "q90": g.quantile(0.9)})
+    return out.reset_index()
+
+
+def sweep_tornado(data: ReportData, metrics: list[str], max_params: int = 12) -> pd.DataFrame:
+    """Tornado rows (arrangement, metric, parameter, low, high, base) for any sweep design.
+
+    For each parameter, `low` is the mean over sweep points in the lowest third of that
+    parameter's values and `high` the mean over the highest third (the extreme levels of a
+    3-level grid exactly); `base` is the mean over all points. Per-point values are the
+    replicate means of summary.csv. Taken as-is instead when sensitivity.csv has low/high.
+    """
+    s = data.sensitivity
+    if s is not None and {"parameter", "metric", "low", "high"} <= set(s.columns):
+        t = s[pd.to_numeric(s["low"], errors="coerce").notna()
+              & pd.to_numeric(s["high"], errors="coerce").notna()].copy()
+        if len(t):
+            t["low"] = pd.to_numeric(t["low"], errors="coerce")
+            t["high"] = pd.to_numeric(t["high"], errors="coerce")
+            t["base"] = pd.to_numeric(t["base"], errors="coerce") if "base" in t else np.nan
+            t["base"] = t["base"].fillna((t["low"] + t["high"]) / 2)
+            if "arrangement" not in t.columns:
+                t["arrangement"] = "all"
+            return t[["arrangement", "metric", "parameter", "low", "high", "base"]]
+    pv, sa = data.point_values, data.summary_all
+    if pv is None or sa is None or "point" not in sa.columns:
+        return pd.DataFrame(columns=["arrangement", "metric", "parameter", "low", "high", "base"])
+    params = [c for c in pv.columns if c != "point"
+              and pd.to_numeric(pv[c], errors="coerce").notna().all() and pv[c].nunique() > 1]
+    params = params[:max_params]
+    sub = sa[sa["metric"].isin(metrics)][["arrangement", "point", "metric", "mean"]]
+    merged = sub.merge(pv, on="point", how="inner")
+    rows = []
+    for p in params:
+        x = pd.to_numeric(merged[p], errors="coerce")
+        lo_cut, hi_cut = x.quantile(1 / 3), x.quantile(2 / 3)
+        for (arr, metric), g in merged.groupby(["arrangement", "metric"]):
+            xg = pd.to_numeric(g[p], errors="coerce")
+            low = g.loc[xg <= lo_cut, "mean"].mean()
+            high = g.loc[xg >= hi_cut, "mean"].mean()
+            rows.append(dict(arrangement=arr, metric=metric, parameter=p, low=low, high=high,
+                             base=g["mean"].mean()))
+    out = pd.DataFrame(rows, columns=["arrangement", "metric", "parameter", "low", "high", "base"])
+    return out.dropna(subset=["low", "high"])

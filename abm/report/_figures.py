@@ -1,0 +1,755 @@
+"""Figures of the report. Each builder returns `Figure` records (slug, title, caption, plotly
+figure); every plotly figure goes through `abm.style.apply_style`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from abm.report._data import ReportData, mean_ci, quantile_bands, sweep_tornado
+from abm.style import (
+    CONTRACT_KIND_LABELS,
+    GP_STATUS_COLOURS,
+    GP_STATUS_LABELS,
+    METRIC_GROUPS,
+    METRIC_INFO,
+    ORG_KIND_LABELS,
+    ORG_KIND_STYLE,
+    PARTY_LABELS,
+    apply_style,
+    arrangement_colour,
+    arrangement_label,
+    contract_kind_style,
+    format_value,
+    hex_to_rgba,
+    metric_label,
+    metric_unit,
+    org_kind_style,
+    party_colour,
+)
+
+PARTIES = ("funder", "commissioner", "lead", "providers", "gp_practices")
+GP_STATUSES = ("outside", "partial", "full", "returned")
+PAYMENT_ORDER = ("allocation", "capitation", "wpap", "block", "tariff", "fee", "none")
+PAYMENT_LABELS = {"allocation": "Allocation", "capitation": "Capitation",
+                  "wpap": "Whole-population annual payment", "block": "Block", "tariff": "Tariff",
+                  "fee": "Fee", "none": "No payment"}
+PAYMENT_COLOURS = {"allocation": "#332288", "capitation": "#0072B2", "wpap": "#56B4E9",
+                   "block": "#E69F00", "tariff": "#D55E00", "fee": "#CC79A7", "none": "#BBBBBB"}
+
+PLOT_CONFIG = {"displaylogo": False, "responsive": True,
+               "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+
+@dataclass
+class Figure:
+    slug: str
+    title: str
+    caption: str
+    fig: go.Figure
+
+
+def _num(x: Any, default: float = math.nan) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return default
+    return v
+
+
+def _grid(titles: list[str], cols: int, panel_h: float, *, gap: float = 95,
+          hspace: float = 0.12, extra: float = 150, shared_yaxes: bool = False):
+    """Subplot grid sized in pixels: (figure, rows, height). `gap` is the vertical room in
+    pixels between panels for x-axis titles and the next subplot title, so they never overlap
+    however many rows there are."""
+    rows = max(1, math.ceil(len(titles) / cols))
+    plot_h = rows * panel_h + (rows - 1) * gap
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=hspace,
+                        vertical_spacing=(gap / plot_h) if rows > 1 else 0.0,
+                        shared_yaxes=shared_yaxes)
+    return fig, rows, int(plot_h + extra)
+
+
+def _metrics_of_group(group: str, present: set[str]) -> list[str]:
+    return [m for m, info in METRIC_INFO.items() if info[2] == group and m in present]
+
+
+def _axis_title(metric: str) -> str:
+    unit = metric_unit(metric)
+    return {"share": "share", "gbp": "£", "count": "count", "rate": "per 1,000",
+            "index": "index", "ratio": "ratio"}.get(unit, "")
+
+
+# ------------------------------------------------------------------------------ summary: forest
+
+FOREST_METRICS = ("integrated_handoff_share", "orgs_per_patient", "continuity_of_care",
+                  "transaction_cost_share", "provider_failures", "emergency_admissions_per_1000",
+                  "cost_per_capita", "health_index")
+
+
+def forest_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
+    """Paired differences from `fragmented` with 95% intervals, one panel per headline metric."""
+    others = [a for a in data.arrangements if a != "fragmented"]
+    if not others or table.empty:
+        return None
+    metrics = [m for m in FOREST_METRICS
+               if not table[(table["metric"] == m) & table["diff_mean"].notna()
+                            & table["arrangement"].isin(others)].empty]
+    if not metrics:
+        return None
+    cols = 2
+    labels = [arrangement_label(a) for a in others]
+    fig, rows, height = _grid([metric_label(m) for m in metrics], cols, 30 * len(others) + 30,
+                              hspace=0.22, extra=110)
+    for i, m in enumerate(metrics):
+        r, c = i // cols + 1, i % cols + 1
+        unit = metric_unit(m)
+        sub = table[table["metric"] == m].set_index("arrangement")
+        for a, lab in zip(others, labels):
+            if a not in sub.index:
+                continue
+            row = sub.loc[a]
+            dm, lo, hi = _num(row["diff_mean"]), _num(row["diff_ci_low"]), _num(row["diff_ci_high"])
+            scale = 100.0 if unit == "share" else 1.0
+            err_plus = (hi - dm) * scale if math.isfinite(hi) else None
+            err_minus = (dm - lo) * scale if math.isfinite(lo) else None
+            fig.add_trace(go.Scatter(
+                x=[dm * scale], y=[lab], mode="markers",
+                marker=dict(color=arrangement_colour(a), size=10, symbol="diamond"),
+                error_x=dict(type="data", array=[err_plus], arrayminus=[err_minus],
+                             color=arrangement_colour(a), thickness=2, width=4),
+                name=lab, legendgroup=a, showlegend=False,
+                hovertemplate=(f"{lab}<br>{metric_label(m)}<br>difference from fragmented: "
+                               f"{format_value(dm, unit, signed=True)}<br>95% CI "
+                               f"{format_value(lo, unit, signed=True)} to "
+                               f"{format_value(hi, unit, signed=True)}<extra></extra>")),
+                row=r, col=c)
+        fig.add_vline(x=0, line=dict(color="#555555", width=1, dash="dot"), row=r, col=c)
+        fig.update_xaxes(title_text="percentage points" if unit == "share" else _axis_title(m),
+                         row=r, col=c)
+        fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], row=r, col=c)
+    title = "Paired differences from fragmented (95% CI)"
+    apply_style(fig, title=title, height=height, legend=False)
+    return Figure("summary-differences", title,
+                  "Mean difference from the fragmented arrangement in the final-year value, "
+                  "paired by replicate (common random numbers), with its 95% confidence "
+                  "interval. Shares are in percentage points. An interval that excludes the "
+                  "dotted zero line marks a difference unlikely to be noise.", fig)
+
+
+# ----------------------------------------------------------------------------- set-up: payments
+
+def payment_mix_figure(data: ReportData) -> Figure | None:
+    """Share of contract value by payment kind, per arrangement (from the networks)."""
+    arrs = [a for a in data.arrangements if a in data.networks]
+    if not arrs:
+        return None
+    totals: dict[str, dict[str, float]] = {}
+    for a in arrs:
+        t: dict[str, float] = {}
+        for _, _, e in data.networks[a].edges(data=True):
+            if e.get("kind") == "allocation":
+                continue
+            p = str(e.get("payment", "none"))
+            t[p] = t.get(p, 0.0) + max(_num(e.get("value"), 0.0), 0.0)
+        totals[a] = t
+    kinds = [p for p in PAYMENT_ORDER if any(p in t for t in totals.values())]
+    kinds += sorted({p for t in totals.values() for p in t} - set(kinds))
+    if not kinds:
+        return None
+    fig = go.Figure()
+    labels = [arrangement_label(a) for a in arrs]
+    for p in kinds:
+        shares, values = [], []
+        for a in arrs:
+            tot = sum(totals[a].values())
+            shares.append(100 * totals[a].get(p, 0.0) / tot if tot > 0 else 0.0)
+            values.append(format_value(totals[a].get(p, 0.0), "gbp"))
+        fig.add_trace(go.Bar(x=labels, y=shares, name=PAYMENT_LABELS.get(p, p),
+                             marker_color=PAYMENT_COLOURS.get(p, "#777777"), customdata=values,
+                             hovertemplate="%{x}<br>" + PAYMENT_LABELS.get(p, p)
+                             + ": %{y:.1f}% of contract value (%{customdata} a year)<extra></extra>"))
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="% of contract value", range=[0, 100])
+    title = "Contract value by payment kind"
+    apply_style(fig, title=title, height=420)
+    return Figure("setup-payments", title,
+                  "Share of the annual value of contracts (allocations excluded) paid by each "
+                  "payment mechanism in each arrangement's initial contract network.", fig)
+
+
+# ------------------------------------------------------------------------------------ networks
+
+_ROLE_LEVEL = {"funder": 0, "commissioner": 1, "lead": 2, "member": 3, "provider": 3,
+               "subcontractor": 3.6, "practice": 4.4}
+_KIND_LEVEL = {"funder": 0, "commissioner": 1, "local_authority": 1, "prime_contractor": 2,
+               "gp_practice": 4.4, "gp_federation": 3.6}
+_KIND_ORDER = {k: i for i, k in enumerate(ORG_KIND_STYLE)}
+MAX_PER_ROW = 18
+
+
+def network_layout(g: nx.MultiDiGraph) -> dict[Any, tuple[float, float]]:
+    """Deterministic layered layout: money flows down (funder, commissioners, lead, providers,
+    practices); within a layer nodes are sorted by kind then id and wrapped into rows."""
+    layers: dict[float, list[Any]] = {}
+    for n, d in g.nodes(data=True):
+        role, kind = str(d.get("role", "")), str(d.get("kind", ""))
+        level = _ROLE_LEVEL.get(role, _KIND_LEVEL.get(kind, 3))
+        layers.setdefault(level, []).append(n)
+    pos: dict[Any, tuple[float, float]] = {}
+    y = 0.0
+    width = max(min(len(v), MAX_PER_ROW) for v in layers.values()) if layers else 1
+    for level in sorted(layers):
+        nodes = sorted(layers[level], key=lambda n: (_KIND_ORDER.get(
+            str(g.nodes[n].get("kind", "")), 99), str(g.nodes[n].get("kind", "")), str(n)))
+        rows = [nodes[i:i + MAX_PER_ROW] for i in range(0, len(nodes), MAX_PER_ROW)]
+        for r, row in enumerate(rows):
+            k = len(row)
+            spread = (width - 1) if k > 1 else 0
+            # Wide rows use the full width; short rows are centred with natural spacing.
+            step = min(spread / (k - 1), width / 4) if k > 1 else 0
+            x0 = (width - 1) / 2 - step * (k - 1) / 2
+            for i, n in enumerate(row):
+                pos[n] = (x0 + i * step, -y)
+            y += 0.55 if r < len(rows) - 1 else 0
+        y += 1.0
+    return pos
+
+
+def _bezier(p0, p2, bulge: float, n: int = 14):
+    """Points of a quadratic curve from p0 to p2 bowed sideways by `bulge` (× length)."""
+    (x0, y0), (x2, y2) = p0, p2
+    dx, dy = x2 - x0, y2 - y0
+    mx, my = (x0 + x2) / 2 - dy * bulge, (y0 + y2) / 2 + dx * bulge
+    t = np.linspace(0, 1, n)
+    xs = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * mx + t ** 2 * x2
+    ys = (1 - t) ** 2 * y0 + 2 * (1 - t) * t * my + t ** 2 * y2
+    return xs, ys
+
+
+def network_figure(arrangement: str, g: nx.MultiDiGraph) -> Figure:
+    """Contract network diagram: nodes by organisation kind (colour + symbol) sized by budget,
+    edges by contract kind (colour + dash), hover with value, payment, term and status."""
+    pos = network_layout(g) or {}
+    xs_all = [p[0] for p in pos.values()] or [0.0]
+    ys_all = [p[1] for p in pos.values()] or [0.0]
+    xr = [min(xs_all) - 0.8, max(xs_all) + 0.8]
+    yr = [min(ys_all) - 0.7, max(ys_all) + 0.5]
+    plot_h = 120 * (yr[1] - yr[0])
+    # Pixels per data unit (plot width estimated at 700 px) so arrows point the right way.
+    sx, sy = 700 / (xr[1] - xr[0]), plot_h / (yr[1] - yr[0])
+    fig = go.Figure()
+    # ----- edges, one trace per contract kind (line) + one hover/arrow trace per kind
+    by_kind: dict[str, list[tuple[Any, Any, dict]]] = {}
+    for u, v, d in g.edges(data=True):
+        by_kind.setdefault(str(d.get("kind", "other")), []).append((u, v, d))
+    order = [k for k in CONTRACT_KIND_LABELS if k in by_kind] + sorted(
+        k for k in by_kind if k not in CONTRACT_KIND_LABELS)
+    pair_count: dict[tuple[Any, Any], int] = {}
+
+    def label(n):
+        return str(g.nodes[n].get("label") or n)
+
+    # Line width grows with contract value (three widths, cut at the network's terciles).
+    vals = sorted(_num(d.get("value"), 0.0) for _, _, d in g.edges(data=True)
+                  if d.get("kind") != "allocation")
+    cuts = (vals[len(vals) // 3], vals[2 * len(vals) // 3]) if vals else (0.0, 0.0)
+    widths = (0.9, 1.8, 3.2)
+
+    def width_of(d) -> int:
+        v = _num(d.get("value"), 0.0)
+        return 2 if d.get("kind") == "allocation" else (0 if v <= cuts[0] else
+                                                          1 if v <= cuts[1] else 2)
+
+    for kind in order:
+        colour, dash = contract_kind_style(kind)
+        lines: dict[int, tuple[list, list]] = {}
+        hx, hy, angles, texts = [], [], [], []
+        for u, v, d in by_kind[kind]:
+            if u not in pos or v not in pos:
+                continue
+            key = (min(str(u), str(v)), max(str(u), str(v)))
+            k = pair_count.get(key, 0)
+            pair_count[key] = k + 1
+            same_level = abs(pos[u][1] - pos[v][1]) < 1e-9
+            bulge = (0.18 if same_level else 0.0) + 0.12 * k * (-1) ** k
+            xs, ys = _bezier(pos[u], pos[v], bulge)
+            lx, ly = lines.setdefault(width_of(d), ([], []))
+            lx += xs.tolist() + [None]
+            ly += ys.tolist() + [None]
+            mid = len(xs) // 2
+            hx.append(float(xs[mid]))
+            hy.append(float(ys[mid]))
+            ddx, ddy = xs[mid + 1] - xs[mid - 1], ys[mid + 1] - ys[mid - 1]
+            angles.append(math.degrees(math.atan2(ddx * sx, ddy * sy)))
+            start, end = d.get("start"), d.get("end")
+            term = f"month {start}" if start not in (None, "") else ""
+            if end not in (None, "", -1, "-1") and not (isinstance(end, float) and math.isnan(end)):
+                term += f" to {end}"
+            services = str(d.get("services") or "").replace(",", ", ")
+            texts.append(
+                f"<b>{label(u)} → {label(v)}</b><br>"
+                f"{CONTRACT_KIND_LABELS.get(kind, kind)}<br>"
+                f"payment: {PAYMENT_LABELS.get(str(d.get('payment')), d.get('payment', '—'))}<br>"
+                f"value: {format_value(d.get('value'), 'gbp')} a year<br>"
+                + (f"services: {services}<br>" if services else "")
+                + (f"term: {term}<br>" if term else "")
+                + f"status: {d.get('status', '—')}")
+        name = CONTRACT_KIND_LABELS.get(kind, kind)
+        for j, w in enumerate(sorted(lines)):
+            lx, ly = lines[w]
+            fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name=name,
+                                     legendgroup="c-" + kind, showlegend=(j == 0),
+                                     line=dict(color=colour, width=widths[w], dash=dash),
+                                     opacity=0.7, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=hx, y=hy, mode="markers", name=name, legendgroup="c-" + kind,
+                                 showlegend=False, text=texts, hovertemplate="%{text}<extra></extra>",
+                                 marker=dict(symbol="triangle-up", size=9, color=colour,
+                                             angle=angles, line=dict(width=0))))
+    # ----- nodes, one trace per organisation kind
+    rows_of: dict[float, list[Any]] = {}
+    for n, (x, y) in pos.items():
+        rows_of.setdefault(round(y, 6), []).append(n)
+    order_in_layer = {n: i for ns in rows_of.values()
+                      for i, n in enumerate(sorted(ns, key=lambda n: pos[n][0]))}
+    budgets = [_num(d.get("budget"), 0.0) for _, d in g.nodes(data=True)]
+    bmax = max([b for b in budgets if math.isfinite(b)] + [0.0])
+    kinds: dict[str, list[Any]] = {}
+    for n, d in g.nodes(data=True):
+        kinds.setdefault(str(d.get("kind", "other")), []).append(n)
+    korder = [k for k in ORG_KIND_STYLE if k in kinds] + sorted(
+        k for k in kinds if k not in ORG_KIND_STYLE)
+    for kind in korder:
+        colour, symbol = org_kind_style(kind)
+        nodes = kinds[kind]
+        xs = [pos[n][0] for n in nodes]
+        ys = [pos[n][1] for n in nodes]
+        sizes, texts, labels = [], [], []
+        for n in nodes:
+            d = g.nodes[n]
+            b = _num(d.get("budget"), 0.0)
+            b = b if math.isfinite(b) else 0.0
+            sizes.append(9 + 30 * math.sqrt(b / bmax) if bmax > 0 else 12)
+            nhs = d.get("nhs_body")
+            texts.append(f"<b>{label(n)}</b><br>{ORG_KIND_LABELS.get(kind, kind)}<br>"
+                         f"role: {d.get('role', '—')}<br>"
+                         f"budget: {format_value(b, 'gbp')} a year<br>"
+                         f"NHS body: {'yes' if nhs in (True, 'true', 'True', 1) else 'no'}<br>"
+                         f"contracts: {g.in_degree(n)} in, {g.out_degree(n)} out")
+            labels.append("" if kind == "gp_practice" else label(n))
+        # Alternate labels above and below along a layer so long names do not collide.
+        tpos = ["top center" if order_in_layer.get(n, 0) % 2 else "bottom center"
+                for n in nodes]
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="markers+text", name=ORG_KIND_LABELS.get(kind, kind),
+            legendgroup="o-" + kind, text=labels, textposition=tpos,
+            textfont=dict(size=10), hovertext=texts, hovertemplate="%{hovertext}<extra></extra>",
+            marker=dict(size=sizes, color=colour, symbol=symbol,
+                        line=dict(color="white", width=1))))
+    title = f"Contract network: {arrangement_label(arrangement)}"
+    n_nodes, n_edges = g.number_of_nodes(), g.number_of_edges()
+    apply_style(fig, title=title, height=int(plot_h + 130))
+    fig.update_xaxes(visible=False, showgrid=False, range=xr)
+    fig.update_yaxes(visible=False, showgrid=False, range=yr)
+    fig.update_layout(legend=dict(itemsizing="constant", orientation="v", y=1, x=1.01,
+                                  yanchor="top", xanchor="left"),
+                      margin=dict(l=20, r=230, t=60, b=20), hovermode="closest")
+    return Figure(f"network-{arrangement}", title,
+                  f"Initial contract network of the {arrangement_label(arrangement)} arrangement "
+                  f"({n_nodes} organisations, {n_edges} contracts). Money flows downwards: funder, "
+                  "commissioners, lead organisation, providers, GP practices. Node colour and "
+                  "shape give the organisation kind and area its annual budget; line colour and "
+                  "dash give the contract kind and line width its annual value, and the triangle "
+                  "on each line points from payer to payee (hover on it for the contract's value "
+                  "and payment). Click a legend entry to hide that kind.", fig)
+
+
+# ----------------------------------------------------------------------------------- over time
+
+def over_time_figure(data: ReportData, group: str) -> Figure | None:
+    """Median and 10–90% band across replicates of each metric in `group`, per arrangement."""
+    metrics = _metrics_of_group(group, data.metrics)
+    if not metrics:
+        return None
+    bands = quantile_bands(data.results, metrics)
+    groups = {k: g.sort_values("step") for k, g in bands.groupby(["metric", "arrangement"])}
+    cols = 2 if len(metrics) > 1 else 1
+    fig, rows, height = _grid([metric_label(m) for m in metrics], cols, 220)
+    traces, trows, tcols = [], [], []
+    for i, m in enumerate(metrics):
+        r, c = i // cols + 1, i % cols + 1
+        unit = metric_unit(m)
+        scale = 100.0 if unit == "share" else 1.0
+        fmt = ".1f" if unit in ("share", "rate", "count") else (",.0f" if unit == "gbp"
+                                                                else ".3f")
+        for a in data.arrangements:
+            b = groups.get((m, a))
+            if b is None or b.empty:
+                continue
+            colour = arrangement_colour(a)
+            x = (b["step"].to_numpy() / 12.0).round(4)
+            lab = arrangement_label(a)
+            q10, q90 = b["q10"].to_numpy() * scale, b["q90"].to_numpy() * scale
+            # plain dicts, added in one batch: far faster than validated objects one by one
+            traces += [
+                dict(type="scatter", x=x, y=q90, mode="lines", line=dict(width=0, color=colour),
+                     legendgroup=a, showlegend=False, hoverinfo="skip", name=lab + " 90%"),
+                dict(type="scatter", x=x, y=q10, mode="lines", line=dict(width=0, color=colour),
+                     fill="tonexty", fillcolor=hex_to_rgba(colour, 0.18), legendgroup=a,
+                     showlegend=False, hoverinfo="skip", name=lab + " 10%"),
+                dict(type="scatter", x=x, y=b["median"].to_numpy() * scale, mode="lines",
+                     name=lab, legendgroup=a, showlegend=(i == 0),
+                     line=dict(color=colour, width=2), customdata=np.column_stack([q10, q90]),
+                     hovertemplate=(f"{lab}<br>year %{{x:.2f}}<br>median %{{y:{fmt}}}"
+                                    f" (10–90%: %{{customdata[0]:{fmt}}} to "
+                                    f"%{{customdata[1]:{fmt}}})<extra></extra>")),
+            ]
+            trows += [r] * 3
+            tcols += [c] * 3
+        fig.update_yaxes(title_text="%" if unit == "share" else _axis_title(m), row=r, col=c)
+        if r == rows or (r == rows - 1 and i + cols >= len(metrics)):
+            fig.update_xaxes(title_text="year", row=r, col=c)
+    if traces:
+        fig.add_traces(traces, rows=trows, cols=tcols)
+    name = METRIC_GROUPS.get(group, group.capitalize())
+    title = f"{name} over time"
+    apply_style(fig, title=title, height=height)
+    fig.update_layout(hovermode="closest")
+    return Figure(f"time-{group}", title,
+                  f"{name} metrics by month (in years), per arrangement: the line is the median "
+                  f"across {data.n_replicates} replicates and the shaded band their 10th to 90th "
+                  "percentile. Shares are shown in per cent.", fig)
+
+
+# -------------------------------------------------------------------------------- risk sharing
+
+def risk_share_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
+    """Stacked bars: each party's share of the variation in cost, per arrangement."""
+    rs = table[table["metric"].astype(str).str.startswith("risk_share.")]
+    if rs.empty:
+        return None
+    arrs = [a for a in data.arrangements if a in set(rs["arrangement"])]
+    labels = [arrangement_label(a) for a in arrs]
+    parties = [p for p in PARTIES if f"risk_share.{p}" in set(rs["metric"])]
+    parties += sorted({m.split(".", 1)[1] for m in rs["metric"]} - set(parties))
+    fig = go.Figure()
+    for p in parties:
+        sub = rs[rs["metric"] == f"risk_share.{p}"].set_index("arrangement")
+        ys, hover = [], []
+        for a in arrs:
+            if a in sub.index:
+                row = sub.loc[a]
+                m = _num(row["mean"])
+                ys.append(m)
+                lo, hi = _num(row.get("ci_low")), _num(row.get("ci_high"))
+                ci = (f" (95% CI {lo:.2f} to {hi:.2f})" if math.isfinite(lo)
+                      and math.isfinite(hi) else "")
+                hover.append(f"{PARTY_LABELS.get(p, p)} bears {m:.2f} of cost risk{ci}")
+            else:
+                ys.append(0.0)
+                hover.append("not recorded")
+        fig.add_trace(go.Bar(x=labels, y=ys, name=PARTY_LABELS.get(p, p),
+                             marker_color=party_colour(p), customdata=hover,
+                             hovertemplate="%{x}<br>%{customdata}<extra></extra>"))
+    fig.update_layout(barmode="relative")
+    fig.add_hline(y=1.0, line=dict(color="#555555", width=1, dash="dot"))
+    fig.update_yaxes(title_text="share of cost risk, −Cov(Rₚ, C)/Var(C)")
+    title = "Risk shares by party"
+    apply_style(fig, title=title, height=440)
+    return Figure("risk-shares", title,
+                  "Who bears the financial risk: each party's share of the variation in total "
+                  "cost, −Cov(Rₚ, C)/Var(C), where Rₚ is the party's result and C total cost, "
+                  "estimated across replicates. Shares sum to 1 (dotted line); a negative share "
+                  "means the party gains when costs rise.", fig)
+
+
+def surplus_figure(data: ReportData) -> Figure | None:
+    """Distribution of organisations' yearly surpluses by party, per arrangement (box stats)."""
+    f = data.finance
+    if f is None or f.empty or not {"party", "surplus", "arrangement"} <= set(f.columns):
+        return None
+    parties = [p for p in PARTIES if p in set(f["party"].astype(str))]
+    parties += sorted(set(f["party"].astype(str)) - set(parties))
+    fig = go.Figure()
+    plabels = [PARTY_LABELS.get(p, p) for p in parties]
+    for a in data.arrangements:
+        fa = f[f["arrangement"] == a]
+        if fa.empty:
+            continue
+        xs, q1, med, q3, lo, hi, mean, ns = [], [], [], [], [], [], [], []
+        for p, pl in zip(parties, plabels):
+            v = pd.to_numeric(fa.loc[fa["party"].astype(str) == p, "surplus"],
+                              errors="coerce").dropna().to_numpy() / 1e6
+            if len(v) == 0:
+                continue
+            qs = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95])
+            xs.append(pl)
+            lo.append(qs[0]); q1.append(qs[1]); med.append(qs[2]); q3.append(qs[3])
+            hi.append(qs[4]); mean.append(float(v.mean())); ns.append(len(v))
+        if not xs:
+            continue
+        colour = arrangement_colour(a)
+        fig.add_trace(go.Box(x=xs, q1=q1, median=med, q3=q3, lowerfence=lo, upperfence=hi,
+                             mean=mean, name=arrangement_label(a), legendgroup=a,
+                             marker_color=colour, fillcolor=hex_to_rgba(colour, 0.35),
+                             line=dict(color=colour), boxpoints=False))
+    if not fig.data:
+        return None
+    fig.update_layout(boxmode="group")
+    fig.add_hline(y=0, line=dict(color="#555555", width=1, dash="dot"))
+    fig.update_yaxes(title_text="yearly surplus, £m")
+    title = "Yearly surplus by party"
+    apply_style(fig, title=title, height=460)
+    return Figure("risk-surplus", title,
+                  "Distribution of organisations' yearly surpluses (income minus cost, £m) over "
+                  "all years and replicates, by party and arrangement: the box spans the 25th to "
+                  "75th percentile with the median as a line and the mean dashed; whiskers reach "
+                  "the 5th and 95th percentiles.", fig)
+
+
+def failures_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
+    """Provider failures by the end of the run, and the share of organisation-years in deficit."""
+    have_fail = not table[table["metric"] == "provider_failures"].empty
+    f = data.finance
+    have_def = f is not None and not f.empty and {"surplus", "party"} <= set(f.columns)
+    if not have_fail and not have_def:
+        return None
+    panels = (["Provider failures by the end of the run"] if have_fail else []) + (
+        ["Share of organisation-years in deficit"] if have_def else [])
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, horizontal_spacing=0.12)
+    labels = {a: arrangement_label(a) for a in data.arrangements}
+    col = 1
+    if have_fail:
+        sub = table[table["metric"] == "provider_failures"].set_index("arrangement")
+        arrs = [a for a in data.arrangements if a in sub.index]
+        means = [_num(sub.loc[a, "mean"]) for a in arrs]
+        plus = [max(_num(sub.loc[a, "ci_high"]) - m, 0) if math.isfinite(
+            _num(sub.loc[a, "ci_high"])) else 0 for a, m in zip(arrs, means)]
+        # failures cannot be negative: the interval's lower arm stops at zero
+        minus = [min(max(m - _num(sub.loc[a, "ci_low"]), 0), m) if math.isfinite(
+            _num(sub.loc[a, "ci_low"])) else 0 for a, m in zip(arrs, means)]
+        fig.add_trace(go.Bar(x=[labels[a] for a in arrs], y=means,
+                             marker_color=[arrangement_colour(a) for a in arrs],
+                             error_y=dict(type="data", array=plus, arrayminus=minus,
+                                          color="#333333"), name="provider failures",
+                             hovertemplate="%{x}<br>mean failures %{y:.2f}<extra></extra>"),
+                      row=1, col=col)
+        fig.update_yaxes(title_text="failures (mean, 95% CI)", rangemode="tozero", row=1, col=col)
+        col += 1
+    if have_def:
+        ff = f[~f["party"].astype(str).isin(["funder", "commissioner"])].copy()
+        ff["deficit"] = pd.to_numeric(ff["surplus"], errors="coerce") < 0
+        arrs, means, plus, minus = [], [], [], []
+        for a in data.arrangements:
+            fa = ff[ff["arrangement"] == a]
+            if fa.empty:
+                continue
+            per_rep = fa.groupby("replicate")["deficit"].mean() * 100 if "replicate" in fa \
+                else pd.Series([fa["deficit"].mean() * 100])
+            m, lo, hi, _ = mean_ci(per_rep)
+            arrs.append(a); means.append(m)
+            plus.append(hi - m if math.isfinite(hi) else 0)
+            minus.append(min(m - lo, m) if math.isfinite(lo) else 0)
+        fig.add_trace(go.Bar(x=[labels[a] for a in arrs], y=means,
+                             marker_color=[arrangement_colour(a) for a in arrs],
+                             error_y=dict(type="data", array=plus, arrayminus=minus,
+                                          color="#333333"), name="deficit share",
+                             hovertemplate="%{x}<br>%{y:.1f}% of organisation-years in deficit"
+                                           "<extra></extra>"), row=1, col=col)
+        fig.update_yaxes(title_text="% of organisation-years", rangemode="tozero", row=1, col=col)
+    title = "Provider failures and deficits"
+    apply_style(fig, title=title, height=420, legend=False)
+    return Figure("risk-failures", title,
+                  "Left: providers that failed by the end of the run (mean over replicates, "
+                  "95% CI). Right: share of provider, lead and GP practice organisation-years "
+                  "that ended in deficit (mean of replicates, 95% CI).", fig)
+
+
+# -------------------------------------------------------------------------------- GP practices
+
+def gp_figure(data: ReportData) -> Figure | None:
+    """GP practices outside / partial / full / returned over time, one panel per arrangement."""
+    present = data.metrics
+    metrics = [f"gp_{s}" for s in GP_STATUSES if f"gp_{s}" in present]
+    fallback = False
+    if not metrics and "gp_practices_integrated" in present:
+        metrics, fallback = ["gp_practices_integrated"], True
+    if not metrics:
+        return None
+    bands = quantile_bands(data.results, metrics)
+    arrs = [a for a in data.arrangements if a in set(bands["arrangement"])]
+    cols = min(3, len(arrs))
+    rows = math.ceil(len(arrs) / cols)
+    fig, rows, height = _grid([arrangement_label(a) for a in arrs], cols, 220, hspace=0.06,
+                              shared_yaxes=True)
+    for i, a in enumerate(arrs):
+        r, c = i // cols + 1, i % cols + 1
+        for m in metrics:
+            status = m[3:] if not fallback else "full"
+            colour = GP_STATUS_COLOURS.get(status, "#777777") if not fallback \
+                else arrangement_colour(a)
+            name = GP_STATUS_LABELS.get(status, status) if not fallback \
+                else "GP practices integrated"
+            b = bands[(bands["metric"] == m) & (bands["arrangement"] == a)].sort_values("step")
+            if b.empty:
+                continue
+            x = (b["step"].to_numpy() / 12.0).round(4)
+            fig.add_trace(go.Scatter(x=x, y=b["q90"], mode="lines", line=dict(width=0),
+                                     legendgroup=m, showlegend=False, hoverinfo="skip",
+                                     name=name + " 90%"), row=r, col=c)
+            fig.add_trace(go.Scatter(x=x, y=b["q10"], mode="lines", line=dict(width=0),
+                                     fill="tonexty", fillcolor=hex_to_rgba(colour, 0.18),
+                                     legendgroup=m, showlegend=False, hoverinfo="skip",
+                                     name=name + " 10%"), row=r, col=c)
+            fig.add_trace(go.Scatter(
+                x=x, y=b["median"], mode="lines", name=name, legendgroup=m,
+                showlegend=(i == 0), line=dict(color=colour, width=2),
+                hovertemplate=f"{arrangement_label(a)}<br>{name}<br>year %{{x:.2f}}: "
+                              "median %{y:.1f} practices<extra></extra>"), row=r, col=c)
+        if c == 1:
+            fig.update_yaxes(title_text="practices", row=r, col=c)
+        fig.update_xaxes(title_text="year", row=r, col=c)
+    title = "GP practice participation over time"
+    apply_style(fig, title=title, height=height)
+    fig.update_layout(hovermode="closest")
+    missing = [s for s in GP_STATUSES if f"gp_{s}" not in present]
+    note = ("" if not missing or fallback else
+            f" Not recorded in these results: {', '.join(missing)}.")
+    if fallback:
+        note = " Only the number of integrated practices (partial or full) was recorded."
+    return Figure("gp-participation", title,
+                  "Number of GP practices outside any integration agreement, partially "
+                  "integrated, fully integrated, and returned to their GMS/PMS contract after "
+                  "integrating, by year: median across replicates with a 10–90% band." + note,
+                  fig)
+
+
+# --------------------------------------------------------------------------------- sensitivity
+
+def _sens_metrics(df: pd.DataFrame, limit: int = 6) -> list[str]:
+    ms = [str(m) for m in df["metric"].dropna().unique()]
+    order = {m: i for i, m in enumerate(METRIC_INFO)}
+    return sorted(ms, key=lambda m: (order.get(m, 999), m))[:limit]
+
+
+SENS_METRICS = ("integrated_handoff_share", "continuity_of_care", "provider_failures",
+                "emergency_admissions_per_1000", "cost_per_capita", "health_index")
+
+
+def tornado_figure(data: ReportData) -> Figure | None:
+    """Tornado: each swept parameter's low and high effect on headline metrics."""
+    t = sweep_tornado(data, list(SENS_METRICS))
+    if t.empty:
+        return None
+    metrics = [m for m in SENS_METRICS if m in set(t["metric"])] + sorted(
+        set(t["metric"]) - set(SENS_METRICS))
+    metrics = metrics[:6]
+    arrs = [a for a in data.arrangements if a in set(t["arrangement"].astype(str))] or ["all"]
+    by_arr = arrs != ["all"]
+    cols = 2 if len(metrics) > 1 else 1
+    n_par = t["parameter"].nunique()
+    fig, rows, height = _grid([metric_label(m) for m in metrics], cols,
+                              30 + (12 * len(arrs) + 10) * n_par, hspace=0.25,
+                              extra=150 + (50 if by_arr else 0))
+    for i, m in enumerate(metrics):
+        r, c = i // cols + 1, i % cols + 1
+        unit = metric_unit(m)
+        scale = 100.0 if unit == "share" else 1.0
+        sm = t[t["metric"] == m].copy()
+        sm["swing"] = (sm["high"] - sm["low"]).abs()
+        params = sm.groupby("parameter")["swing"].max().sort_values().index.tolist()
+        for a in arrs:
+            sg = (sm[sm["arrangement"].astype(str) == a] if by_arr else sm)
+            sg = sg.groupby("parameter")[["low", "high", "base"]].mean().reindex(params)
+            lo = (sg["low"] - sg["base"]).to_numpy() * scale
+            hi = (sg["high"] - sg["base"]).to_numpy() * scale
+            colour = arrangement_colour(a) if by_arr else "#0072B2"
+            name = arrangement_label(a) if by_arr else "effect"
+            custom = [[format_value(x, unit) for x in row] for row in
+                      sg[["low", "high", "base"]].to_numpy()]
+            fig.add_trace(go.Bar(
+                y=params, x=hi - lo, base=lo, orientation="h", name=name, legendgroup=a,
+                showlegend=by_arr and i == 0, marker_color=colour, customdata=custom,
+                hovertemplate=(f"{name}<br>%{{y}}<br>low end: %{{customdata[0]}}, high end: "
+                               "%{customdata[1]} (mean %{customdata[2]})<extra></extra>")),
+                row=r, col=c)
+        fig.add_vline(x=0, line=dict(color="#555555", width=1, dash="dot"), row=r, col=c)
+        fig.update_xaxes(title_text="change, percentage points" if unit == "share"
+                         else f"change ({_axis_title(m)})", row=r, col=c)
+    fig.update_layout(barmode="group")
+    title = "Tornado: effect of each uncertain parameter"
+    apply_style(fig, title=title, height=height, legend=by_arr)
+    return Figure("sensitivity-tornado", title,
+                  "Each bar runs from the metric's final-year mean when the parameter is in the "
+                  "lowest third of its swept range to its mean when in the highest third, "
+                  "relative to the mean over all sweep points (dotted line); the other "
+                  "parameters vary as the design set them. Parameters are sorted by the width "
+                  "of their swing.", fig)
+
+
+def sobol_figure(data: ReportData) -> Figure | None:
+    """Sobol first-order (S1) and total (ST) indices with confidence intervals per metric."""
+    s = data.sensitivity
+    if s is None or not ({"parameter", "metric"} <= set(s.columns)) or not (
+            {"S1", "ST"} & set(s.columns)):
+        return None
+    s = s.copy()
+    for c in ("S1", "S1_conf", "ST", "ST_conf"):
+        s[c] = pd.to_numeric(s[c], errors="coerce") if c in s.columns else np.nan
+    s = s[s["S1"].notna() | s["ST"].notna()]
+    if s.empty:
+        return None
+    present = set(s["metric"].astype(str))
+    metrics = ([m for m in SENS_METRICS if m in present] or _sens_metrics(s))[:6]
+    by_arr = bool("arrangement" in s.columns and s["arrangement"].notna().any())
+    cols = 2 if len(metrics) > 1 else 1
+    n_par = s["parameter"].nunique()
+    n_grp = s["arrangement"].nunique() if by_arr else 1
+    fig, rows, height = _grid([metric_label(m) for m in metrics], cols,
+                              30 + (12 * n_grp + 10) * n_par, hspace=0.25,
+                              extra=150 + (50 if by_arr else 0))
+    shown: set[str] = set()
+    for i, m in enumerate(metrics):
+        r, c = i // cols + 1, i % cols + 1
+        sm = s[s["metric"] == m]
+        params = sm.groupby("parameter")["ST"].max().fillna(0).sort_values().index.tolist()
+        groups = ([(a, sm[sm["arrangement"].astype(str) == a]) for a in data.arrangements
+                   if a in set(sm["arrangement"].astype(str))] if by_arr else [("all", sm)])
+        for a, sg in groups:
+            sg = sg.groupby("parameter")[["S1", "S1_conf", "ST", "ST_conf"]].mean().reindex(
+                params)
+            colour = arrangement_colour(a) if by_arr else "#0072B2"
+            lab = arrangement_label(a) if by_arr else "Sobol index"
+            # Same offsetgroup: the solid S1 bar is drawn over the pale ST bar of its group.
+            fig.add_trace(go.Bar(
+                y=params, x=sg["ST"], orientation="h", name=lab, legendgroup=a, offsetgroup=a,
+                showlegend=False, marker_color=hex_to_rgba(colour, 0.35),
+                marker_line=dict(color=colour, width=1),
+                error_x=dict(type="data", array=sg["ST_conf"].fillna(0), color=colour,
+                             thickness=1),
+                hovertemplate=f"{lab}<br>%{{y}}: total ST %{{x:.3f}}<extra></extra>"),
+                row=r, col=c)
+            fig.add_trace(go.Bar(
+                y=params, x=sg["S1"], orientation="h", name=lab, legendgroup=a, offsetgroup=a,
+                showlegend=a not in shown and by_arr, marker_color=colour,
+                error_x=dict(type="data", array=sg["S1_conf"].fillna(0), color="#333333",
+                             thickness=1),
+                hovertemplate=f"{lab}<br>%{{y}}: first-order S1 %{{x:.3f}}<extra></extra>"),
+                row=r, col=c)
+            shown.add(a)
+        fig.update_xaxes(title_text="Sobol index", rangemode="tozero", row=r, col=c)
+    fig.update_layout(barmode="group")
+    title = "Sobol sensitivity indices"
+    apply_style(fig, title=title, height=height, legend=by_arr)
+    return Figure("sensitivity-sobol", title,
+                  "Share of the variance of each metric's final-year value explained by each "
+                  "uncertain parameter alone (first-order index S1, solid bar) and including "
+                  "its interactions with the others (total index ST, pale bar behind it), with "
+                  "95% bootstrap confidence intervals (SALib).", fig)

@@ -1,0 +1,70 @@
+"""A tiny stand-in for ContractingModel with the same API, for fast experiment-layer tests.
+
+Money is conserved by construction: the funder pays the allocation, the commissioner pays
+providers, providers pay the care cost, so the parties' surpluses sum to minus system cost.
+Under `fragmented` the commissioner pays tariff (it bears cost risk); under every other
+arrangement it pays a fixed capitation to the lead (the lead bears it).
+"""
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+METRICS = ("cost_per_capita", "provider_failures", "continuity_of_care")
+
+
+class _DC:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def get_model_vars_dataframe(self):
+        return pd.DataFrame(self.rows)
+
+
+class FakeModel:
+    def __init__(self, arrangement="icp_full", economy=None, rng=None, population_scale=1.0,
+                 shocks=None, **overrides):
+        self.arrangement, self.scale = arrangement, population_scale
+        self.rng = np.random.default_rng(rng)
+        self.bonus = float(overrides.get("prevention__budget_share", 0.02))
+        self.steps, self.cost, self.failures = 0, 0.0, 0
+        self.rows = [self._row(0.0)]
+        self.datacollector = _DC(self.rows)
+        g = nx.MultiDiGraph()
+        g.add_node("nhse", kind="funder")
+        g.add_node("ccg", kind="commissioner")
+        g.add_edge("nhse", "ccg", kind="allocation", value=1e6 * population_scale)
+        self.contracts = g
+        self.initial_contracts = g.copy()
+
+    def _row(self, month_cost):
+        return {"cost_per_capita": month_cost * 12 / (1000 * self.scale),
+                "provider_failures": float(self.failures),
+                "continuity_of_care": 0.5 + (0.1 if self.arrangement != "fragmented" else 0)}
+
+    def step(self):
+        self.steps += 1
+        month_cost = 1000.0 * (1 + 0.2 * self.rng.standard_normal()) * (1 - self.bonus)
+        self.cost += month_cost
+        self.failures += int(self.rng.random() < 0.1)
+        self.rows.append(self._row(month_cost))
+
+    def system_cost_total(self):
+        return self.cost
+
+    def finance_records(self, include_partial=True):
+        alloc = 1000.0 * self.steps
+        lead_pay = 1000.0 * self.steps * 0.98
+        out = [{"year": 1, "org_id": "nhse", "org_kind": "funder", "party": "funder",
+                "income": 0.0, "cost": alloc, "surplus": -alloc, "reserves": 0.0}]
+        if self.arrangement == "fragmented":
+            out.append({"year": 1, "org_id": "ccg", "org_kind": "commissioner", "party": "commissioner",
+                        "income": alloc, "cost": self.cost, "surplus": alloc - self.cost, "reserves": 0.0})
+            out.append({"year": 1, "org_id": "trust", "org_kind": "acute", "party": "providers",
+                        "income": self.cost, "cost": self.cost, "surplus": 0.0, "reserves": 0.0})
+        else:
+            out.append({"year": 1, "org_id": "ccg", "org_kind": "commissioner", "party": "commissioner",
+                        "income": alloc, "cost": lead_pay, "surplus": alloc - lead_pay, "reserves": 0.0})
+            out.append({"year": 1, "org_id": "icp", "org_kind": "prime_contractor", "party": "lead",
+                        "income": lead_pay, "cost": self.cost, "surplus": lead_pay - self.cost,
+                        "reserves": 0.0})
+        return out
