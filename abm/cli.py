@@ -58,10 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     run.add_argument("--resume", metavar="DIR", help="continue the interrupted run with this --out")
     run.add_argument("--quiet", action="store_true", help="no progress bar or tables")
+    run.add_argument("--static", metavar="DIR", help="also write PNG and SVG of every report figure here")
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="rebuild report.html from stored results")
     rep.add_argument("results_dir")
+    rep.add_argument("--static", metavar="DIR", help="also write PNG and SVG of every figure here")
     rep.set_defaults(func=cmd_report)
 
     viz = sub.add_parser("viz", help="serve the browser visualisation")
@@ -144,10 +146,10 @@ def cmd_run(args) -> int:
     if not args.quiet:
         print_summary(out)
     print(f"results: {out}")
-    return _report(out, missing_ok=True)
+    return _report(out, missing_ok=True, static=args.static)
 
 
-def _report(out: Path, missing_ok: bool) -> int:
+def _report(out: Path, missing_ok: bool, static: str | None = None) -> int:
     try:
         from abm.report import build_report
     except ImportError as exc:
@@ -159,7 +161,7 @@ def _report(out: Path, missing_ok: bool) -> int:
         print("abm report: not available yet", file=sys.stderr)
         return 1
     try:
-        path = build_report(Path(out))
+        path = build_report(Path(out), static_dir=Path(static) if static else None)
     except ValueError as exc:
         if type(exc).__name__ != "ReportInputError":
             raise
@@ -240,10 +242,10 @@ def print_summary(out: Path, point: int = 0) -> None:
 # --------------------------------------------------------------------------- others
 def cmd_report(args) -> int:
     out = Path(args.results_dir)
-    if not (out / "summary.csv").is_file():
-        raise ConfigError("not an abm results directory (no summary.csv)", field="RESULTS_DIR",
+    if not (out / "results.parquet").is_file():
+        raise ConfigError("not an abm results directory (no results.parquet)", field="RESULTS_DIR",
                           value=str(out), allowed="the --out directory of a finished 'abm run'")
-    return _report(out, missing_ok=False)
+    return _report(out, missing_ok=False, static=args.static)
 
 
 def _optional(*modules: str):

@@ -125,7 +125,7 @@ def test_validate_accepts_economy_arrangement_and_experiment(capsys):
 def test_report_rejects_a_folder_without_results(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert str(tmp_path) in err and "summary.csv" in err
+    assert str(tmp_path) in err and "results.parquet" in err
 
 
 @pytest.mark.parametrize("command,modules", [(["viz"], ("abm.viz", "abm.app")),
@@ -135,7 +135,7 @@ def test_missing_optional_parts_say_not_available(command, modules, monkeypatch,
     for name in modules:
         monkeypatch.setitem(sys.modules, name, None)
     if command[0] == "report":
-        (tmp_path / "summary.csv").write_text("x\n")
+        (tmp_path / "results.parquet").write_text("x\n")
         command = ["report", str(tmp_path)]
     assert main(command) == 1
     assert "not available yet" in capsys.readouterr().err
