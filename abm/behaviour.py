@@ -68,7 +68,7 @@ def break_points(m, t: int) -> None:
             for bp in terms["break_points_months"]:
                 if bp - terms["notice_months"] == t:
                     c = m.net.contracts[m.net.practice_route[pr.org_id]]
-                    gms_income = cap * pr.list_size * m.scale / m.scale
+                    gms_income = cap * pr.list_size
                     gap = 0.0 if pr.salaried else (pr.last_income - gms_income) / max(gms_income, 1.0)
                     if gap < pp["return_threshold"] or c.trust < 0.3:
                         pr.notice_month = bp

@@ -86,7 +86,7 @@ class Population:
         # contact history, organisation-major ([slot, person]) so per-person sums run over contiguous rows
         self.ring = np.zeros((12, n_slots, 0), np.uint8)
         self.window = np.zeros((n_slots, 0), np.uint16)
-        self._append(total, rng, initial=True)
+        self._append(total, rng)
         self.rate: dict[str, np.ndarray] = {}
         self.p0: dict[str, np.ndarray] = {}
 
@@ -105,7 +105,7 @@ class Population:
         practice = rng.choice(self.n_practices, size=k, p=self.practice_weights).astype(np.int16)
         return band, age, ltc, frailty, practice
 
-    def _append(self, k: int, rng: np.random.Generator, initial: bool = False) -> None:
+    def _append(self, k: int, rng: np.random.Generator) -> None:
         band, age, ltc, frailty, practice = self._new_people(k, rng)
         base = self._baseline_health(age, ltc)
         cat = np.concatenate
@@ -137,7 +137,6 @@ class Population:
             self.age[up] = np.maximum(self.age[up], BAND_LOW[np.minimum(self.band[up] + 1, 6)])
         else:
             rng.random(n)
-        old_band = self.band.copy()
         self.band = (np.searchsorted(BAND_LOW, self.age, side="right") - 1).astype(np.int8)
         # condition onset: the rise in mean conditions between bands, spread over the band's years
         step = np.diff(np.append(self.ltc_mean, self.ltc_mean[-1] + 0.3)) / BAND_WIDTH
@@ -157,8 +156,6 @@ class Population:
             self.prev_stock[dead] = 0.0
             self.ring[:, :, dead] = 0
             self.window[:, dead] = 0
-        else:
-            rng.lognormal(0, 1, size=0)
         # registration moves between practices
         move = rng.random(n) < p["churn"]
         self.practice[move] = rng.choice(self.n_practices, size=int(move.sum()), p=self.practice_weights)
@@ -168,7 +165,6 @@ class Population:
         self.health = np.minimum(self.health, 1.0)
         self.health[dead] = self.base_health[dead]
         self.fresh = dead
-        del old_band
         add = int(round(n * growth))
         if add > 0:
             self._append(add, rng)
