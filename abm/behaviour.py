@@ -342,12 +342,16 @@ def _succeed(m, o, t: int) -> None:
     m.contracts.add_node(new_id, kind=o.kind, role=m.net.roles.get(o.org_id, "provider"), nhs_body=o.nhs_body,
                          label=succ.name, budget=float(o.expected_income), failed=False)
     m.net.roles[new_id] = m.net.roles.get(o.org_id, "provider")
+    last_cost = o.last_income - o.last_surplus
+    reprice = float(np.clip(last_cost / o.last_income, 1.0, 1.3)) if o.last_income > 0 else 1.0
     for c in list(m.net.contracts.values()):
         if c.status != "active":
             continue
         if c.payee == o.org_id:
             _terminate(m, c, t)
-            new = Contract(f"{c.cid}~{t}", c.kind, c.payment, c.payer, new_id, value=c.value, start=t,
+            # re-procurement prices fixed-value contracts at what the service was costing
+            value = c.value * (reprice if c.payment in ("block", "fee") else 1.0)
+            new = Contract(f"{c.cid}~{t}", c.kind, c.payment, c.payer, new_id, value=value, start=t,
                            end=c.end, services=c.services, price_factor=c.price_factor, per_capita=c.per_capita,
                            gp_per_head=c.gp_per_head, pass_through=c.pass_through, risk_terms=c.risk_terms,
                            share=c.share, trust=m.p["trust"]["initial"] * 0.8)

@@ -40,7 +40,8 @@ class Contract:
     procured: bool = False
     note: str = ""
     base_value: float = 0.0          # value at the start of its term, before yearly uplifts
-    year_paid: float = 0.0           # paid under this contract so far this year (for settlement)
+    year_paid: float = 0.0
+    settled_ytd: float = 0.0         # settlement paid on this contract so far this year           # paid under this contract so far this year (for settlement)
 
     @property
     def active(self) -> bool:

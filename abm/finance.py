@@ -359,39 +359,64 @@ def corridor_transfer(terms: dict, deviation: float, value: float) -> float:
     return 0.0
 
 
-def settle(m, t: int) -> None:
-    """Pass-through of subcontract variance, the alliance risk/reward pool, and holders' risk terms."""
+def _settle(m, payer: int, payee: int, amount: float) -> None:
+    """A settlement transfer, remembered so pre-settlement positions can be recovered."""
+    m.ledger.transfer(payer, payee, amount, "settlement")
+    if amount > 0:
+        m.settle_in[payee] += amount
+        m.settle_out[payer] += amount
+    elif amount < 0:
+        m.settle_in[payer] -= amount
+        m.settle_out[payee] -= amount
+
+
+def settle_to_date(m, t: int) -> None:
+    """Risk sharing trued up monthly in arrears on year-to-date figures, so partners carry their shared
+    position as the year unfolds (and a failure test sees it); by year end it equals an annual settlement.
+
+    1. Subcontracts and salaried practices: the holder absorbs `pass_through` of the payee's variance.
+    2. Alliance pool: the members' overspend against the alliance budget (what the commissioner planned to
+       pay them) is shared by agreed shares, the commissioner included (004).
+    """
+    if len(m.settle_in) < len(m.orgs):
+        grow = len(m.orgs) - len(m.settle_in)
+        m.settle_in = np.append(m.settle_in, np.zeros(grow))
+        m.settle_out = np.append(m.settle_out, np.zeros(grow))
     led = m.ledger
-    # 1. subcontracts and salaried practices: the holder absorbs a share of the payee's variance
     for c in m.active_contracts():
         if c.pass_through <= 0 or c.payment == "tariff":
             continue
         if m.org_by_id[c.payer].failed or m.org_by_id[c.payee].failed:
             continue
-        variance = attributable_cost(m, c) - c.year_paid
-        amt = c.pass_through * variance
-        led.transfer(m.org_by_id[c.payer].idx, m.org_by_id[c.payee].idx, amt, "settlement")
-        m.cum["pass_through"] += abs(amt)
-    # 2. alliance pool: the over/underspend of the members' services against the alliance budget (what
-    #    the commissioner planned to pay them) is shared by agreed shares, the commissioner included (004)
-    members = [c for c in m.active_contracts() if c.kind == "alliance"]
+        target = c.pass_through * (attributable_cost(m, c) - c.year_paid)
+        _settle(m, m.org_by_id[c.payer].idx, m.org_by_id[c.payee].idx, target - c.settled_ytd)
+        m.cum["pass_through"] += abs(target - c.settled_ytd)
+        c.settled_ytd = target
+    members = [c for c in m.active_contracts() if c.kind == "alliance" and not m.org_by_id[c.payee].failed]
     if members:
         al = m.arr["alliance"]
         f = al["pool_fraction"]
-        ids = {c.payee for c in members}
-        budget = {i: 0.0 for i in ids}
+        ids = sorted({c.payee for c in members})
+        part = (t % 12 + 1) / 12.0
+        budget = dict.fromkeys(ids, 0.0)
         for c in m.active_contracts():
-            if c.payee in ids and c.kind not in ("alliance", "allocation"):
-                budget[c.payee] += c.value
+            if c.payee in budget and c.kind not in ("alliance", "allocation"):
+                budget[c.payee] += c.value * part
         idx = {i: m.org_by_id[i].idx for i in ids}
-        own = {i: led.year_cost[idx[i]] - led.year_income[idx[i]] for i in ids}      # member's own deficit
-        over = sum(led.year_cost[idx[i]] - budget[i] for i in ids)                    # pool overspend D
+        cost = {i: led.year_cost[idx[i]] - m.settle_out[idx[i]] for i in ids}
+        income = {i: led.year_income[idx[i]] - m.settle_in[idx[i]] for i in ids}
+        over = sum(cost[i] - budget[i] for i in ids)                      # pool overspend D to date
         shares = al["risk_shares"]
-        for i in sorted(ids):
-            x = f * (own[i] - shares.get(i, 0.0) * over)
-            led.transfer(m.ccg.idx, idx[i], x, "settlement")
+        for i in ids:
+            x = f * ((cost[i] - income[i]) - shares.get(i, 0.0) * over)
+            _settle(m, m.ccg.idx, idx[i], x - m.pool_ytd.get(i, 0.0))
+            m.pool_ytd[i] = x
         m.last_pool = over
-    # 3. risk corridors / gain-loss shares on the holder's population contract
+
+
+def settle_year(m, t: int) -> None:
+    """Risk corridors / gain-loss shares on the holder's population contract, on the year's result."""
+    led = m.ledger
     for cid in m.net.holder_contracts:
         c = m.net.contracts[cid]
         if c.status != "active" or not c.risk_terms or c.risk_terms.get("kind", "none") == "none":
@@ -402,4 +427,12 @@ def settle(m, t: int) -> None:
         income = led.year_income[h.idx]
         deviation = (led.year_cost[h.idx] - income) / max(income, 1.0)
         amt = corridor_transfer(c.risk_terms, deviation, income)
-        led.transfer(m.org_by_id[c.payer].idx, h.idx, amt, "settlement")
+        _settle(m, m.org_by_id[c.payer].idx, h.idx, amt)
+
+
+def start_settlement_year(m) -> None:
+    for c in m.net.contracts.values():
+        c.settled_ytd = 0.0
+    m.pool_ytd = {}
+    m.settle_in = np.zeros(len(m.orgs))
+    m.settle_out = np.zeros(len(m.orgs))

@@ -8,8 +8,9 @@ The order of a month (also in docs/ODD.md):
   4. Care: episodes routed to providers through the contract network and patient choice; capacity.
   5. Transitions: referrals and discharges between organisations, integrated or not.
   6. Costs: delivery, transaction, running costs and VAT leakage.
-  7. Payments: each active contract pays by its payment kind; failures are detected.
-  8. Year end (last month of a year): risk settlement, finance records, trust, quality, oversight.
+  7. Payments: each active contract pays by its payment kind; risk sharing (pass-through, alliance pool)
+     is trued up on year-to-date figures; failures are detected.
+  8. Year end (last month of a year): risk corridors, finance records, trust, quality, oversight.
   9. Metrics: every INTERFACE metric, collected by the DataCollector.
 """
 from __future__ import annotations
@@ -151,6 +152,7 @@ class ContractingModel(mesa.Model):
         self.prev_plan = {"payers": [], "reached": np.empty(0, np.int64), "budget": 0.0}
         self.alliance_agreed = True
         self.last_pool = 0.0
+        finance.start_settlement_year(self)
         self.initial_contracts = self.contracts.copy()
         for pr in self.practices:
             pr.income_before = self.p["funding"]["gp_capitation"] * pr.list_size
@@ -222,6 +224,7 @@ class ContractingModel(mesa.Model):
         care.deliver(self, t, counts)
         finance.costs(self, t)
         finance.payments(self, t)
+        finance.settle_to_date(self, t)
         behaviour.check_failures(self, t)
         if t % 12 == 11:
             self._year_end(t)
@@ -248,10 +251,11 @@ class ContractingModel(mesa.Model):
         behaviour.break_points(self, t)
         finance.renew_contracts(self, t)
         finance.update_contract_values(self, t)
+        finance.start_settlement_year(self)
         behaviour.decide_prevention(self, t)
 
     def _year_end(self, t: int) -> None:
-        finance.settle(self, t)
+        finance.settle_year(self, t)
         inc, cost = self.ledger.close_year()
         year = t // 12 + 1
         for o in self.orgs:
