@@ -32,7 +32,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-ARRANGEMENTS = ("fragmented", "alliance", "prime_contractor", "prime_provider", "icp_partial", "icp_full")
+from .errors import int_arg
+from .params import ARRANGEMENTS
+
 SCALING_SIZES = (30_000, 100_000, 318_492, 1_000_000, 3_200_000)
 TARGET_SECONDS = 2.0          # issue 7: one 120-month replication at default scale
 TARGET_SETUP = 1.0
@@ -328,24 +330,8 @@ def run_bench(patients: int | None = None, months: int = 120, arrangement: str =
 
 
 # --------------------------------------------------------------------------- command line
-def _positive(text: str) -> int:
-    try:
-        v = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: an integer >= 1") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {v}; allowed: an integer >= 1")
-    return v
-
-
-def _nonneg(text: str) -> int:
-    try:
-        v = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: an integer >= 0") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"invalid value {v}; allowed: an integer >= 0")
-    return v
+_positive = int_arg(1)
+_nonneg = int_arg(0)
 
 
 def _sizes(text: str) -> list[int]:

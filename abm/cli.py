@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from abm.errors import ConfigError
+from abm.errors import ConfigError, int_arg
 
 HEADLINE = ("continuity_of_care", "handoffs_per_1000", "emergency_admissions_per_1000",
             "cost_per_capita", "transaction_cost_share", "provider_failures")
@@ -25,21 +25,8 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: an integer >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {value}; allowed: an integer >= 1")
-    return value
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: an integer") from None
+_positive = int_arg(1)
+_integer = int_arg()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,6 +44,22 @@ def _rebuild(detail, file, field, value, allowed) -> ConfigError:
     return ConfigError(detail, file=file, field=field, value=value, allowed=allowed)
 
 
+def int_arg(minimum: int | None = None):
+    """An argparse type: an integer (underscores and commas allowed), at least `minimum`."""
+    import argparse
+    allowed = "an integer" + (f" >= {minimum}" if minimum is not None else "")
+
+    def parse(text: str) -> int:
+        try:
+            value = int(str(text).replace("_", "").replace(",", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}; allowed: {allowed}") from None
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"invalid value {value}; allowed: {allowed}")
+        return value
+    return parse
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A 'did you mean' hint for an unknown key, or '' when nothing is close."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
