@@ -17,3 +17,22 @@ def test_alliance_spreads_losses_more_evenly_than_a_prime_contract():
     alliance = gini("alliance")
     assert alliance < gini("prime_contractor") - 0.1
     assert alliance < gini("prime_provider")
+
+
+def test_ucp_like_llp_prime_contractor_collapses_within_its_term():
+    """Cambridgeshire & Peterborough UCP (NAO investigation; PAC 2016-17; DOMAIN.md §3): an LLP prime
+    contractor on a 5-year contract bid below the maximum (£726m of £752m, 0.965), unable to recover VAT
+    on contracted-out services, collapsed inside its term. An NHS prime provider on the same terms keeps
+    VAT recovery and survives."""
+    for seed in (1, 2):
+        llp = ContractingModel("prime_contractor", rng=seed, population_scale=0.03,
+                               arrangement__contract__value_factor=0.965).run(60)
+        nhs = ContractingModel("prime_provider", rng=seed, population_scale=0.03,
+                               arrangement__contract__value_factor=0.965).run(60)
+        failed = [e["month"] for e in llp.events if e["org"] == "prime" and e["event"].startswith("failure")]
+        assert failed and failed[0] < 60
+        assert llp.cum["vat"] > 20 * nhs.cum["vat"] > 0
+        assert not nhs.org_by_id["dgft"].failed
+        # after the collapse the commissioner contracts the providers directly again
+        assert llp.metrics["commissioner_contracts"] > ContractingModel(
+            "prime_contractor", rng=seed, population_scale=0.03).metrics["commissioner_contracts"]
