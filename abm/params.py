@@ -33,9 +33,9 @@ PARTICIPATION = ("outside", "partial", "full")
 
 # --------------------------------------------------------------------------- locating packaged data
 def config_dir() -> Path:
-    """`configs/` in a checkout, or the copy inside an installed wheel."""
+    """The copy inside an installed wheel, or `configs/` beside the package in a checkout."""
     here = Path(__file__).resolve().parent
-    for cand in (here.parent / "configs", here / "_data" / "configs"):
+    for cand in (here / "_data" / "configs", here.parent / "configs"):
         if cand.is_dir():
             return cand
     return Path(str(resources.files("abm") / "_data" / "configs"))

@@ -38,7 +38,7 @@ def _config_dirs() -> list[Path]:
     """configs/ folders to look in: the repository checkout and the installed package data."""
     import abm
     pkg = Path(abm.__file__).resolve().parent
-    return [d for d in (pkg.parent / "configs", pkg / "_data" / "configs") if d.is_dir()]
+    return [d for d in (pkg / "_data" / "configs", pkg.parent / "configs") if d.is_dir()]
 
 
 def _load_yaml(path: Path) -> dict[str, Any] | None:
