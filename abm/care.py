@@ -147,7 +147,7 @@ def deliver(m, t: int, counts: dict) -> None:
     n = pop.n
     n_orgs = len(m.orgs)
     units = np.zeros((n_orgs, len(SERVICES)))
-    mc = np.zeros((pop.n_slots, n), np.uint8)
+    mc = pop.begin_month(t)          # this month's contacts, written straight into the 12-month ring
     bits = counts["_bits"]
     chosen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     extra_cost = np.zeros(n_orgs)
@@ -211,18 +211,19 @@ def deliver(m, t: int, counts: dict) -> None:
     extra_cost += over * (p["costs"]["overflow_cost_ratio"] - 1) * m.var_unit[:, col]
 
     # care transitions between organisations
-    prac_org = m.practice_idx[pop.practice]
+    def prac_org(people: np.ndarray) -> np.ndarray:
+        return m.practice_idx[pop.practice[people]]
     a_list, b_list, who, kind = [], [], [], []
     op_idx, op_prov, _ = chosen["outpatient"]
-    a_list.append(prac_org[op_idx]); b_list.append(op_prov); who.append(op_idx); kind.append(np.zeros(len(op_idx), np.int8))
+    a_list.append(prac_org(op_idx)); b_list.append(op_prov); who.append(op_idx); kind.append(np.zeros(len(op_idx), np.int8))
     el_idx, el_prov, _ = chosen["elective"]
-    has_op = np.zeros(n, np.int64) - 1
-    has_op[op_idx] = op_prov
-    src = np.where(has_op[el_idx] >= 0, has_op[el_idx], prac_org[el_idx])
+    pos = np.minimum(np.searchsorted(op_idx, el_idx), max(len(op_idx) - 1, 0))   # both sorted
+    had_op = (op_idx[pos] == el_idx) if len(op_idx) else np.zeros(len(el_idx), bool)
+    src = np.where(had_op, op_prov[pos] if len(op_idx) else 0, prac_org(el_idx))
     a_list.append(src); b_list.append(el_prov); who.append(el_idx); kind.append(np.zeros(len(el_idx), np.int8))
     mh_idx, mh_prov, _ = chosen["mental_health"]
     ref = derive(bits[mh_idx], 60) < disc["gp_to_mental_health_referral"]
-    a_list.append(prac_org[mh_idx[ref]]); b_list.append(mh_prov[ref]); who.append(mh_idx[ref]); kind.append(np.zeros(int(ref.sum()), np.int8))
+    a_list.append(prac_org(mh_idx[ref])); b_list.append(mh_prov[ref]); who.append(mh_idx[ref]); kind.append(np.zeros(int(ref.sum()), np.int8))
     acute = m.routing["emergency"]["idx"][0]
     for s in ("community", "social_care"):
         didx, dprov, _ = chosen["disc_" + s]
@@ -261,6 +262,6 @@ def deliver(m, t: int, counts: dict) -> None:
             h[idx] -= np.float32(avoid * gap)
     np.clip(h, 0.0, 1.0, out=h)
 
-    pop.record_contacts(t, mc)
+    pop.end_month(t)
     m.units = units
     m.extra_cost = extra_cost

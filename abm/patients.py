@@ -226,9 +226,13 @@ class Population:
             self.prev_stock[live] = self.prev_stock[live] * np.float32((1 - pv["decay_per_year"]) ** (1 / 12)) + move
         self._update_effect()
 
-    def record_contacts(self, month: int, month_counts: np.ndarray) -> None:
-        """Roll the 12-month contact window forward by one month."""
-        slot = month % 12
-        self.window -= self.ring[slot]
-        self.ring[slot] = month_counts
-        self.window += month_counts
+    def begin_month(self, month: int) -> np.ndarray:
+        """Drop the month leaving the 12-month window and hand back its cleared slot to fill."""
+        slot = self.ring[month % 12]
+        self.window -= slot
+        slot.fill(0)
+        return slot
+
+    def end_month(self, month: int) -> None:
+        """Add the month just filled to the 12-month window."""
+        self.window += self.ring[month % 12]
