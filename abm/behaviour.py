@@ -3,11 +3,12 @@ investment, relational trust and data sharing, quality and cost recovery, oversi
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .contracts import Contract
 from .finance import procure, refresh_var_unit
-from .params import SERVICES
 
 PARTNER_KINDS = ("alliance", "subcontract", "integration_agreement", "salaried", "prime", "icp")
 
@@ -345,37 +346,28 @@ def _succeed(m, o, t: int) -> None:
     last_cost = o.last_income - o.last_surplus
     reprice = float(np.clip(last_cost / o.last_income, 1.0, 1.3)) if o.last_income > 0 else 1.0
     for c in list(m.net.contracts.values()):
-        if c.status != "active":
+        if c.status != "active" or o.org_id not in (c.payer, c.payee):
             continue
-        if c.payee == o.org_id:
-            _terminate(m, c, t)
-            # re-procurement prices fixed-value contracts at what the service was costing
-            value = c.value * (reprice if c.payment in ("block", "fee") else 1.0)
-            new = Contract(f"{c.cid}~{t}", c.kind, c.payment, c.payer, new_id, value=value, start=t,
-                           end=c.end, services=c.services, price_factor=c.price_factor, per_capita=c.per_capita,
-                           gp_per_head=c.gp_per_head, pass_through=c.pass_through, risk_terms=c.risk_terms,
-                           share=c.share, trust=m.p["trust"]["initial"] * 0.8)
-            m.net.contracts[new.cid] = new
-            for s in c.services:
-                if m.net.route.get((s, o.org_id)) == c.cid:
-                    m.net.route[(s, new_id)] = new.cid
-            if c.cid in m.net.holder_contracts:
-                m.net.holder_contracts[m.net.holder_contracts.index(c.cid)] = new.cid
-            m.sync_edge(new.cid)
-            if not m.org_by_id[c.payer].failed:
-                procure(m, new)
-        elif c.payer == o.org_id:
-            _terminate(m, c, t)
-            new = Contract(f"{c.cid}~{t}", c.kind, c.payment, new_id, c.payee, value=c.value, start=t,
-                           end=c.end, services=c.services, price_factor=c.price_factor, per_capita=c.per_capita,
-                           pass_through=c.pass_through, trust=m.p["trust"]["initial"] * 0.8)
-            m.net.contracts[new.cid] = new
-            for s in c.services:
-                if m.net.route.get((s, c.payee)) == c.cid:
-                    m.net.route[(s, c.payee)] = new.cid
-            if m.net.practice_route.get(c.payee) == c.cid:
-                m.net.practice_route[c.payee] = new.cid
-            m.sync_edge(new.cid)
+        # the successor takes the same terms for the rest of the term, with trust to rebuild;
+        # re-procurement prices fixed-value contracts it receives at what the service was costing
+        receives = c.payee == o.org_id
+        new = replace(c, cid=f"{c.cid}~{t}", payer=c.payer if receives else new_id, payee=new_id if receives else c.payee,
+                      value=c.value * (reprice if receives and c.payment in ("block", "fee") else 1.0),
+                      start=t, status="active", trust=m.p["trust"]["initial"] * 0.8, fail_years=0,
+                      procured=False, base_value=0.0, year_paid=0.0, settled_ytd=0.0)
+        _terminate(m, c, t)
+        m.net.contracts[new.cid] = new
+        payee_id = new.payee if receives else c.payee
+        for s in c.services:
+            if m.net.route.get((s, c.payee)) == c.cid:
+                m.net.route[(s, payee_id)] = new.cid
+        if m.net.practice_route.get(c.payee) == c.cid:
+            m.net.practice_route[c.payee] = new.cid
+        if c.cid in m.net.holder_contracts:
+            m.net.holder_contracts[m.net.holder_contracts.index(c.cid)] = new.cid
+        m.sync_edge(new.cid)
+        if receives and not m.org_by_id[c.payer].failed:
+            procure(m, new)
     for key, cid in list(m.net.route.items()):
         if key[1] == o.org_id:
             m.net.route.pop(key)

@@ -144,7 +144,6 @@ def emergency_bound(m) -> float:
 def deliver(m, t: int, counts: dict) -> None:
     """Route episodes, apply capacity, record transitions, contact history and health."""
     pop, p = m.pop, m.p
-    n = pop.n
     n_orgs = len(m.orgs)
     units = np.zeros((n_orgs, len(SERVICES)))
     mc = pop.begin_month(t)          # this month's contacts, written straight into the 12-month ring

@@ -242,3 +242,17 @@ def test_shock_timing_and_duration():
     m = ContractingModel("fragmented", rng=2, population_scale=0.01, shocks=[{"kind": "demand_surge", "month": 5,
                                                                              "size": 0.2, "duration": 3}])
     assert [m.shock_level("demand_surge", t) for t in range(3, 9)] == [0, 0.2, 0.2, 0.2, 0, 0]
+
+
+def test_successor_takes_over_the_rest_of_the_term():
+    """A re-procured contract runs to the original end date, not one cut short at the failure."""
+    m = ContractingModel("prime_provider", rng=1, population_scale=0.02, **NO_FAIL).run(12)
+    old = m.net.contracts["sub:bcpft"]
+    end = old.end
+    behaviour.fail(m, m.org_by_id["bcpft"], m.month)
+    new = next(c for c in m.net.contracts.values() if c.payee.startswith("bcpft~") and c.kind == "subcontract")
+    assert old.status == "terminated" and old.end == 12
+    assert new.status == "active" and new.end == end == 60 and new.start == 12
+    assert new.pass_through == old.pass_through and new.services == old.services
+    m.run(13)   # through a year start: no spurious renewal or re-procurement
+    assert new.end == 60 and new.status == "active"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import collections
 
-import numpy as np
 import pytest
 
 from abm import ARRANGEMENTS, ContractingModel
