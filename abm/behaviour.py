@@ -389,8 +389,9 @@ def _close_practice(m, pr, t: int) -> None:
     if len(alive) and len(rows):
         w = np.array([m.pop.practice_weights[i] for i in alive])
         m.pop.practice[rows] = rng.choice(alive, size=len(rows), p=w / w.sum())
-        m.pop.ring[:, 0, rows] = 0
-        m.pop.window[0, rows] = 0
+        moved = np.zeros(m.pop.n, bool)
+        moved[rows] = True
+        m.pop.contacts.forget(moved, slot=0)
     m.practice_list = np.bincount(m.pop.practice, minlength=len(m.practices)).astype(float)
     for q, n in zip(m.practices, m.practice_list):
         q.list_size = float(n)

@@ -5,30 +5,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .patients import DEMAND, poisson_coupled, KMAX
+from . import counter_rng as crng
+from .patients import DEMAND, KMAX, poisson_levels, poisson_screened, screen_level
 from .params import SERVICES
 
 S = {s: i for i, s in enumerate(SERVICES)}
 CHOICE_SERVICES = ("outpatient", "elective")
-
-
-def derive(bits: np.ndarray, key: int) -> np.ndarray:
-    """An independent-looking uniform in [0, 1) per person from one stored 32-bit draw and a key
-    (murmur3 finaliser), so one draw serves several choices without correlating them."""
-    x = bits ^ np.uint32((0x9E3779B9 * (key + 1)) & 0xFFFFFFFF)
-    x ^= x >> np.uint32(16)
-    x *= np.uint32(0x85EBCA6B)
-    x ^= x >> np.uint32(13)
-    x *= np.uint32(0xC2B2AE35)
-    x ^= x >> np.uint32(16)
-    return (x >> np.uint32(8)).astype(np.float32) * np.float32(2.0 ** -24)
+# purposes of the counter-based draws (stream "demand"): 0-1 dense month hashes, 10+ candidate refinements,
+# 100+ the splits and choices made for people with care this month
+DENSE_HASHES = 2
 
 
 def init_state(m) -> None:
     n_orgs = len(m.orgs)
     m.backlog = np.zeros((n_orgs, len(SERVICES)))
     m.units = np.zeros((n_orgs, len(SERVICES)))
-    m.coc_patient = np.full(m.pop.n, np.nan, dtype=np.float32)
+    m.coc_patient = np.zeros(m.pop.n, dtype=np.float32)     # Bice-Boxerman index, 0 where undefined
+    m.coc_valid = np.zeros(m.pop.n, dtype=bool)
     m.month_tx = {}
 
 
@@ -36,7 +29,9 @@ def resize(m) -> None:
     """The population grew: extend per-person caches."""
     n = m.pop.n
     if m.coc_patient.shape[0] < n:
-        m.coc_patient = np.concatenate([m.coc_patient, np.full(n - m.coc_patient.shape[0], np.nan, np.float32)])
+        k = n - m.coc_patient.shape[0]
+        m.coc_patient = np.concatenate([m.coc_patient, np.zeros(k, np.float32)])
+        m.coc_valid = np.concatenate([m.coc_valid, np.zeros(k, bool)])
 
 
 def refresh_routing(m) -> None:
@@ -85,37 +80,50 @@ def _choice_shares(m, s: str) -> np.ndarray:
 
 
 def demand(m, t: int) -> dict:
-    """This month's needs per service as (people with any, their counts), from uniforms shared by every
-    arrangement (common random numbers)."""
+    """This month's needs per service as (people with any, their counts), from draws shared by every
+    arrangement (common random numbers): one byte per person and service of two dense 32-bit hashes,
+    refined for the few candidates (see patients.poisson_screened)."""
     pop = m.pop
-    rng = m.stream("demand", t)
-    n = pop.n
-    u = rng.random((len(DEMAND), n), dtype=np.float32)
-    bits = rng.integers(0, 2**32, size=n, dtype=np.uint32)
+    month_key = lambda purpose: m.counter_key("demand", t, purpose)
+    hashes = [crng.bits(month_key(j), pop.rows_spread) for j in range(DENSE_HASHES)]
     surge = 1.0 + m.shock_level("demand_surge", t)
     m.shares = {s: _choice_shares(m, s) for s in m.routing}     # once per month
+    m.draw_key = lambda purpose: month_key(100 + purpose)
     counts = {}
     for k, key in enumerate(DEMAND):
-        factor = surge / 12.0
+        h = hashes[k // 4]
+        byte = (h >> np.uint32(8 * (k % 4)) if k % 4 else h).astype(np.uint8)   # byte k of the hashes
+        factor = bound = surge / 12.0
+        if key in ("outpatient", "elective"):      # volume response of the chosen providers' payment
+            resp = m.routing[key]["resp"]
+            factor *= float((m.shares[key] * resp).sum())
+            bound *= float(resp.max(initial=1.0))
+        rate, kmax, vkey = pop.rate[key], KMAX[key], month_key(10 + k)
         if key == "emergency":
-            counts[key] = poisson_coupled(None, u[k], KMAX[key], rate=pop.rate[key], factor=factor,
-                                          lam_at=lambda idx: emergency_multiplier(m, idx),
-                                          bound=emergency_bound(m))
-            continue
-        if key in ("outpatient", "elective"):
-            factor *= float((m.shares[key] * m.routing[key]["resp"]).sum())
-        if factor == 1.0 / 12.0:
-            counts[key] = poisson_coupled(None, u[k], KMAX[key], p0=pop.p0[key], rate=pop.rate[key], factor=factor)
+            counts[key] = poisson_screened(byte, _slow_lo(pop, key, bound * emergency_bound(m)), kmax, vkey, rate,
+                                           factor, lam_at=lambda idx: emergency_multiplier(m, idx))
+        elif factor == 1.0 / 12.0:
+            counts[key] = poisson_levels(byte, pop.get_levels(key), vkey, rate, factor)
         else:
-            counts[key] = poisson_coupled(None, u[k], KMAX[key], rate=pop.rate[key], factor=factor)
+            counts[key] = poisson_screened(byte, _slow_lo(pop, key, max(bound, factor)), kmax, vkey, rate, factor)
     idx, gp = counts.pop("gp_contacts")
     d = m.practice_digital[pop.practice[idx]]
-    dig = np.minimum(np.floor(gp * d + derive(bits[idx], 0)).astype(np.uint8), gp)
+    dig = np.minimum(np.floor(gp * d + crng.uniform32(m.draw_key(0), idx)).astype(np.uint8), gp)
     counts["gp_digital"] = (idx, dig)
     counts["gp_f2f"] = (idx, gp - dig)
     counts["community"] = counts.pop("community_contacts")
-    counts["_bits"] = bits
     return counts
+
+
+def _slow_lo(pop, key: str, bound: float) -> np.ndarray:
+    """Screening levels for monthly rates up to rate x bound, cached within the year. The level only decides
+    who is examined exactly, never the counts, so a loose bound (the largest payment response rather than
+    this month's choice-weighted one) keeps the cache valid from month to month."""
+    cached = pop.slow_lo.get(key)
+    if cached is None or cached[0] != bound:
+        cached = (bound, screen_level(pop.rate[key], bound * (1.0 + 1e-6)))
+        pop.slow_lo[key] = cached
+    return cached[1]
 
 
 def emergency_multiplier(m, idx: np.ndarray) -> np.ndarray:
@@ -126,8 +134,10 @@ def emergency_multiplier(m, idx: np.ndarray) -> np.ndarray:
     g = np.float32(p["demand"]["health_risk_gradient"])
     mult *= np.clip(1.0 + g * (pop.ref_health[idx] - pop.health[idx]), 0.5, 3.0)
     c = p["continuity"]
-    coc = m.coc_patient[idx] if m.coc_patient.shape[0] >= pop.n else np.full(len(idx), np.nan, np.float32)
-    dev = np.where(np.isnan(coc), 0.0, coc - c["reference"]).astype(np.float32)
+    if m.coc_patient.shape[0] >= pop.n:
+        dev = np.where(m.coc_valid[idx], m.coc_patient[idx] - np.float32(c["reference"]), np.float32(0.0))
+    else:
+        dev = np.zeros(len(idx), np.float32)
     mult *= np.clip(1.0 - c["acs_share"] * c["effect_per_0_2"] * dev / 0.2, 0.5, 1.5)
     eff = p["digital"]["health_effect"]
     if eff:
@@ -146,31 +156,38 @@ def deliver(m, t: int, counts: dict) -> None:
     pop, p = m.pop, m.p
     n_orgs = len(m.orgs)
     units = np.zeros((n_orgs, len(SERVICES)))
-    mc = pop.begin_month(t)          # this month's contacts, written straight into the 12-month ring
-    bits = counts["_bits"]
+    window = pop.contacts
+    window.begin_month(t)            # contacts of 12 months ago leave the window
+    draw = lambda purpose, rows: crng.uniform32(m.draw_key(purpose), rows)
     chosen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     extra_cost = np.zeros(n_orgs)
 
     # general practice: the registered practice, with a share at the GP federation (extended access)
     n_prac = len(m.practices)
+    gp_idx = counts["gp_f2f"][0]                   # the same people for both GP kinds
+    own_all = np.zeros(len(gp_idx), np.uint8)
+    fed_all = np.zeros(len(gp_idx), np.uint8)
     for j, s in enumerate(("gp_f2f", "gp_digital")):
         idx, k = counts[s]
         r = m.routing[s]
         fed = np.zeros(len(idx), np.uint8)
         if len(r["idx"]):
             g = np.float32(1.0 - r["practice_share"])
-            fed = np.minimum(np.floor(k * g + derive(bits[idx], 11 + j)).astype(np.uint8), k)
+            fed = np.minimum(np.floor(k * g + draw(1 + j, idx)).astype(np.uint8), k)
             units[r["idx"][0], S[s]] += fed.sum()
-            mc[m.slot_of[r["idx"][0]], idx] += fed
+            fed_all += fed
         own = k - fed
         units[m.practice_idx, S[s]] += np.bincount(pop.practice[idx], weights=own, minlength=n_prac)
-        mc[0, idx] += own
+        own_all += own
+    window.add(0, gp_idx, own_all)
+    if len(m.routing["gp_f2f"]["idx"]):
+        window.add(int(m.slot_of[m.routing["gp_f2f"]["idx"][0]]), gp_idx, fed_all)
 
     # other services: provider per person-month by (choice-adjusted) shares
     disc = p["transitions"]
     em_idx, em_k = counts["emergency"]
     band = pop.band[em_idx]
-    u_d = derive(bits[em_idx], 70)
+    u_d = draw(3, em_idx)
     pc = np.asarray(disc["discharge_to_community"], np.float32)[band]
     ps = np.asarray(disc["discharge_to_social_care"], np.float32)[band]
     to_comm = em_idx[u_d < pc]
@@ -183,17 +200,17 @@ def deliver(m, t: int, counts: dict) -> None:
         shares = m.shares[s]
         cum = np.cumsum(shares)
         cum[-1] = 1.0 + 1e-6
-        pick = np.searchsorted(cum, derive(bits[idx], 20 + j), side="right")
+        pick = np.searchsorted(cum, draw(10 + j, idx), side="right")
         prov = r["idx"][pick]
         units[:, S[s]] += np.bincount(prov, weights=kk, minlength=n_orgs)
-        mc[m.slot_of[prov], idx] += kk
+        window.add(m.slot_of[prov], idx, kk)
         chosen[s] = (idx, prov, kk)
         if s in add:  # episodes that follow a discharge
             didx, per = add[s]
-            dpick = np.searchsorted(cum, derive(bits[didx], 40 + j), side="right")
+            dpick = np.searchsorted(cum, draw(20 + j, didx), side="right")
             dprov = r["idx"][dpick]
             units[:, S[s]] += np.bincount(dprov, minlength=n_orgs) * per
-            mc[m.slot_of[dprov], didx] += np.uint8(min(per, 4))
+            window.add(m.slot_of[dprov], didx, min(per, 4))
             chosen["disc_" + s] = (didx, dprov, np.full(len(didx), per))
 
     # capacity: elective and outpatient wait; emergency overflow costs more
@@ -221,7 +238,7 @@ def deliver(m, t: int, counts: dict) -> None:
     src = np.where(had_op, op_prov[pos] if len(op_idx) else 0, prac_org(el_idx))
     a_list.append(src); b_list.append(el_prov); who.append(el_idx); kind.append(np.zeros(len(el_idx), np.int8))
     mh_idx, mh_prov, _ = chosen["mental_health"]
-    ref = derive(bits[mh_idx], 60) < disc["gp_to_mental_health_referral"]
+    ref = draw(30, mh_idx) < disc["gp_to_mental_health_referral"]
     a_list.append(prac_org(mh_idx[ref])); b_list.append(mh_prov[ref]); who.append(mh_idx[ref]); kind.append(np.zeros(int(ref.sum()), np.int8))
     acute = m.routing["emergency"]["idx"][0]
     for s in ("community", "social_care"):
@@ -243,9 +260,15 @@ def deliver(m, t: int, counts: dict) -> None:
     # health: recovery towards baseline (raised by prevention), losses from admissions, waits and hand-offs
     h = pop.health
     hp = p["health"]
-    target = np.minimum(pop.base_health + np.float32(hp["prevention_gain"] / max(p["prevention"]["effect_max"], 1e-9))
-                        * pop.prevention_effect(), 1.0)
-    h += np.float32(hp["recovery_rate"]) * (target - h)
+    r_rec = np.float32(hp["recovery_rate"])
+    step = np.subtract(pop.base_health, h)       # recovery towards baseline ...
+    step *= r_rec
+    h += step
+    live = pop.prev_live                          # ... raised by prevention where it has reached
+    if len(live):
+        base = pop.base_health[live]
+        gain = np.float32(hp["prevention_gain"] / max(p["prevention"]["effect_max"], 1e-9))
+        h[live] += r_rec * (np.minimum(base + gain * pop.prevention_effect(live), 1.0) - base)
     h[em_idx] -= np.float32(hp["admission_loss"]) * em_k
     wl = p["costs"]["waiting_health_loss"]
     for s in CHOICE_SERVICES:
@@ -261,6 +284,5 @@ def deliver(m, t: int, counts: dict) -> None:
             h[idx] -= np.float32(avoid * gap)
     np.clip(h, 0.0, 1.0, out=h)
 
-    pop.end_month(t)
     m.units = units
     m.extra_cost = extra_cost

@@ -259,9 +259,7 @@ def costs(m, t: int) -> None:
         led.spend(idx, amount / 12.0, "care")
         prev += amount / 12.0
     if prev:
-        reached = m.prev_plan["reached"]
-        if len(reached):
-            m.pop.prev_pending[reached] += np.float32(prev / len(reached))
+        m.pop.invest(m.prev_plan["reached"], prev)
     m.cum["prevention"] += prev
     m.record("prevention", t, prev)
     # transaction costs: contract management, alliance governance, subcontract management

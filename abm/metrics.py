@@ -42,6 +42,21 @@ def _coc(n: np.ndarray, sq: np.ndarray, min_contacts: int = 4) -> np.ndarray:
     return out
 
 
+def continuity(n: np.ndarray, sq: np.ndarray, min_contacts: int = 4) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-person Bice-Boxerman index (float32, 0 where undefined), where it is defined (N >= min_contacts),
+    and its mean over those people, in a few dense passes with no boolean gathers or masked ufuncs."""
+    ok = n >= max(min_contacts, 2)
+    num = np.subtract(sq, n, dtype=np.float32)
+    num *= ok
+    den = n.astype(np.float32)
+    den *= den - np.float32(1.0)
+    den += ~ok                                   # 0 / 1 where undefined
+    num /= den
+    count = int(np.count_nonzero(ok))
+    mean = float(num.sum(dtype=np.float64)) / count if count else 0.0
+    return num, ok, mean
+
+
 def upc(counts: np.ndarray) -> np.ndarray:
     """Usual Provider of Care: max n_i / N (NaN with no contacts)."""
     n = counts.sum(axis=1)
@@ -70,25 +85,23 @@ def gini(x: np.ndarray) -> float:
 def contact_summary(m) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per person over the 12-month window: contacts N, sum of squared counts per organisation, and the
     number of distinct organisations, with salaried practices counted as the holder (one organisation).
-    Works on the organisation-major window row by row, with no copy of the window."""
-    w = m.pop.window
-    n = w.sum(axis=0, dtype=np.int32)
-    sq = np.zeros(w.shape[1], np.int32)
-    orgs = np.zeros(w.shape[1], np.int16)
-    for row in w:
-        r = row.astype(np.int32)
-        sq += r * r
-        orgs += row > 0
+    N and the sums are kept up to date by the contact window (abm.continuity); only the people of
+    salaried practices are corrected here, merging their practice column into the holder's."""
+    cw = m.pop.contacts
+    n, sq, orgs = cw.total, cw.sumsq, cw.orgs
     ent = m.entity
     if m.holder is not None and not (ent == np.arange(len(ent))).all():
-        key = (m.month // 12, m.structure_version, w.shape[1])
+        key = (m.month // 12, m.structure_version, cw.n)
         if getattr(m, "_merged_rows", (None, None))[0] != key:   # registrations change yearly or on events
             merged = np.array([ent[pr.idx] != pr.idx for pr in m.practices])
             m._merged_rows = (key, np.flatnonzero(merged[m.pop.practice]))
         rows = m._merged_rows[1]
         if len(rows):
-            h = w[m.slot_of[m.holder.idx], rows].astype(np.int32)
-            p = w[0, rows].astype(np.int32)
+            w = cw.window
+            h = w[m.slot_of[m.holder.idx]].take(rows).astype(np.int32)
+            p = w[0].take(rows).astype(np.int32)
+            sq = sq.copy()
+            orgs = orgs.copy()
             sq[rows] += 2 * h * p
             orgs[rows] -= (h > 0) & (p > 0)
     return n, sq, orgs
@@ -123,10 +136,9 @@ def compute(m) -> dict:
     pop = m.pop
     n = pop.n
     tot, sq, orgs = contact_summary(m)
-    coc = _coc(tot, sq)
-    m.coc_patient = coc.astype(np.float32)
-    any_contact = tot > 0
-    orgs_pp = float(orgs[any_contact].mean()) if any_contact.any() else 0.0
+    m.coc_patient, m.coc_valid, coc_mean = continuity(tot, sq)
+    with_contact = int(np.count_nonzero(tot))
+    orgs_pp = float(orgs.sum(dtype=np.int64)) / with_contact if with_contact else 0.0
     handoffs = _rolling(m, "handoffs")
     integrated = _rolling(m, "integrated")
     cost12 = _rolling(m, "cost")
@@ -144,7 +156,7 @@ def compute(m) -> dict:
         "commissioner_contracts": commissioner_contracts(m),
         "contracts_total": contracts_total(m),
         "orgs_per_patient": orgs_pp,
-        "continuity_of_care": float(np.nanmean(coc)) if np.isfinite(coc).any() else 0.0,
+        "continuity_of_care": coc_mean,
         "handoffs_per_1000": handoffs / n * 1000.0,
         "transaction_cost_share": _rolling(m, "transaction") / cost12 if cost12 > 0 else 0.0,
         "provider_failures": m.failures,

@@ -20,7 +20,7 @@ from collections import defaultdict
 import mesa
 import numpy as np
 
-from . import behaviour, care, finance, metrics
+from . import behaviour, care, counter_rng, finance, metrics
 from .agents import GPPractice, Organisation, agent_class
 from .contracts import COORDINATING, build_network, to_graph
 from .errors import ConfigError
@@ -66,6 +66,7 @@ class ContractingModel(mesa.Model):
         self.cum = defaultdict(float)           # cumulative quantities for metrics (vat, prevention, ...)
         self.window12 = defaultdict(lambda: np.zeros(12))  # rolling 12-month sums for metrics
         self.failures = 0
+        self._keys = (None, None)
         self.events: list[dict] = []            # failures, terminations, returns (for the viz and reports)
         self._setup()
         self.datacollector = mesa.DataCollector(model_reporters=metrics.reporters())
@@ -76,6 +77,14 @@ class ContractingModel(mesa.Model):
     def stream(self, name: str, *keys: int) -> np.random.Generator:
         """A named random stream; keyed by month or year so one arrangement's extra draws never shift another's."""
         return np.random.default_rng(np.random.SeedSequence([self.seed, STREAMS[name], *keys]))
+
+    def counter_key(self, name: str, month: int, purpose: int) -> np.uint32:
+        """The key of counter-based per-person draws (abm.counter_rng) for a stream, month and purpose
+        (one SeedSequence per stream and month gives the keys of all its purposes)."""
+        cached = self._keys
+        if cached[0] != (name, month):
+            cached = self._keys = ((name, month), counter_rng.keys(self.seed, STREAMS[name], month))
+        return cached[1][purpose]
 
     def _check_shocks(self, shocks: list[dict]) -> list[dict]:
         out = []

@@ -9,50 +9,78 @@ from __future__ import annotations
 
 import numpy as np
 
+from .continuity import ContactWindow
+from .counter_rng import spread, uniform
+
 BAND_LOW = np.array([0, 5, 18, 45, 65, 75, 85], dtype=np.float32)
 BAND_WIDTH = np.array([5, 13, 27, 20, 10, 10, 15], dtype=np.float32)
+BAND_OF_YEAR = (np.searchsorted(BAND_LOW, np.arange(121), side="right") - 1).astype(np.int8)  # band of whole years
 DEMAND = ("gp_contacts", "community_contacts", "outpatient", "elective", "emergency", "mental_health", "social_care")
 KMAX = {"gp_contacts": 5, "community_contacts": 4, "outpatient": 3, "elective": 2, "emergency": 2,
         "mental_health": 3, "social_care": 4}
 
 
-def poisson_coupled(lam: np.ndarray | None, u: np.ndarray, kmax: int, p0: np.ndarray | None = None,
-                    rate: np.ndarray | None = None, factor: float = 1.0,
-                    lam_at=None, bound: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson counts by inverse CDF from given uniforms, returned sparsely as (people with any event,
-    their counts). Monotone in the rate, so the same uniforms under two arrangements give counts that
-    differ only where the rates differ.
+def poisson_cdf(rate: np.ndarray, factor: float, kmax: int, mult: np.ndarray | None = None) -> np.ndarray:
+    """C[j] = P(K <= j), j < kmax, for K ~ Poisson(rate x factor x mult), float64, one column per person.
+    Dense yearly levels and sparse refinements both use this, so they agree to the last bit."""
+    lam = rate.astype(np.float64) * factor
+    if mult is not None:
+        lam *= mult
+    out = np.empty((kmax, len(lam)))
+    p = np.exp(-lam)
+    out[0] = p
+    for j in range(1, kmax):
+        p *= lam
+        p /= j
+        np.add(out[j - 1], p, out=out[j])
+    return out
 
-    Rates can be given three ways: a full array `lam`; cached no-event probabilities `p0` (with
-    `rate` x `factor` for the tail); or `rate` x `factor` x `lam_at(idx)` where the person-level
-    multiplier `lam_at` is at most `bound`. In the last two cases only candidates with
-    u > 1 - rate x factor x bound (a superset of events, since 1 - exp(-x) <= x) are examined, so the
-    exponential and the multiplier are computed for a few per cent of people."""
-    if p0 is not None:
-        idx = np.flatnonzero(u > p0)
-        ls = rate[idx] * np.float32(factor)
-        p = p0[idx]
-    else:
-        if lam is None:
-            cand = np.flatnonzero(u > np.float32(1.0 - 1e-6) - rate * np.float32(factor * bound))
-            ls = rate[cand] * np.float32(factor)
-            if lam_at is not None:
-                ls = ls * lam_at(cand)
-        else:
-            cand = np.flatnonzero(u > np.float32(1.0 - 1e-6) - lam)
-            ls = lam[cand]
-        p = np.exp(-ls)
-        hit = u[cand] > p
-        idx, ls, p = cand[hit], ls[hit], p[hit]
-    k = np.ones(len(idx), np.uint8)
-    if kmax > 1 and len(idx):
-        us = u[idx]
-        cdf = p.copy()
-        for j in range(1, kmax):
-            p = p * ls / np.float32(j)
-            cdf += p
-            k += us > cdf
-    return idx, k
+
+def poisson_levels(byte: np.ndarray, levels: np.ndarray, vkey: np.uint32, rate: np.ndarray, factor: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson counts K = #{j : U > C_j} (inverse CDF), returned sparsely as (people with any, counts).
+
+    Each person's uniform is U = (B + V) / 256: B is a byte of this month's dense hash and V a fresh
+    uniform drawn only where needed. `levels` holds floor(256 C_j) per person (cached yearly): where B
+    differs from every level the count follows from bytes alone; only people with B equal to a level (about
+    kmax / 256 of them) draw V and compare exactly. The counts are monotone in the rate given U, so two
+    arrangements with the same draws differ only where their rates differ (common random numbers)."""
+    kmax = levels.shape[0]
+    k = np.greater(byte, levels[0]).view(np.uint8)
+    amb = byte == levels[0]
+    for j in range(1, kmax):
+        k += byte > levels[j]
+        amb |= byte == levels[j]
+    a = np.flatnonzero(amb)
+    if len(a):
+        u = (byte[a] + uniform(vkey, a)) * (1.0 / 256.0)
+        k[a] = (u > poisson_cdf(rate[a], factor, kmax)).sum(axis=0)
+    idx = np.flatnonzero(k > 0)                       # (nonzero on a bool mask is ~5x faster than on uint8)
+    return idx, k[idx]
+
+
+def poisson_screened(byte: np.ndarray, lo: np.ndarray, kmax: int, vkey: np.uint32, rate: np.ndarray,
+                     factor: float, lam_at=None) -> tuple[np.ndarray, np.ndarray]:
+    """The same counts for rates that change month to month (rate x factor x `lam_at(idx)`): candidates are
+    people with B >= lo, where lo = floor(256 q) for a lower bound q on their P(no event); since U > P(no
+    event) needs B >= floor(256 P(no event)) >= lo, every person with an event is a candidate, and the
+    multiplier, the exponential and the CDF run on candidates only."""
+    cand = np.flatnonzero(byte >= lo)
+    u = (byte[cand] + uniform(vkey, cand)) * (1.0 / 256.0)
+    mult = lam_at(cand) if lam_at is not None else None
+    k = (u > poisson_cdf(rate[cand], factor, kmax, mult)).sum(axis=0, dtype=np.uint8)
+    hit = k > 0
+    return cand[hit], k[hit]
+
+
+def screen_level(rate: np.ndarray, bound: float) -> np.ndarray:
+    """Byte thresholds lo = floor(256 (1 - rate x bound)) for people whose monthly rate is at most
+    rate x bound (1 - e^-x <= x, so 1 - rate x bound is below their P(no event)); a small margin absorbs
+    float32 rounding."""
+    q = rate * np.float32(-256.0 * bound)
+    q += np.float32(256.0 - 0.01)
+    np.maximum(q, 0.0, out=q)
+    return q.astype(np.uint8)
 
 
 def dense(n: int, idx: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -83,17 +111,22 @@ class Population:
         self.base_health = np.empty(0, np.float32)
         self.prev_pending = np.empty(0, np.float32)
         self.prev_stock = np.empty(0, np.float32)
-        # contact history, organisation-major ([slot, person]) so per-person sums run over contiguous rows
-        self.ring = np.zeros((12, n_slots, 0), np.uint8)
-        self.window = np.zeros((n_slots, 0), np.uint16)
+        # contact history: the rolling 12-month window and the continuity sums kept up to date
+        self.contacts = ContactWindow(n_slots)
+        self.prev_live = np.empty(0, np.int64)        # rows ever reached by prevention (sorted)
         self._append(total, rng)
         self.rate: dict[str, np.ndarray] = {}
-        self.p0: dict[str, np.ndarray] = {}
+        self.levels: dict[str, np.ndarray] = {}         # byte levels of the monthly counts at the base rate
 
     # ------------------------------------------------------------------ construction and change
     @property
     def n(self) -> int:
         return self.age.shape[0]
+
+    @property
+    def window(self) -> np.ndarray:
+        """Contacts per organisation slot over the last 12 months, [slot, person]."""
+        return self.contacts.window
 
     def _new_people(self, k: int, rng: np.random.Generator, band: np.ndarray | None = None):
         if band is None:
@@ -114,8 +147,9 @@ class Population:
         self.base_health, self.health = cat([self.base_health, base]), cat([self.health, base.copy()])
         z = np.zeros(k, np.float32)
         self.prev_pending, self.prev_stock = cat([self.prev_pending, z]), cat([self.prev_stock, z.copy()])
-        self.ring = cat([self.ring, np.zeros((12, self.n_slots, k), np.uint8)], axis=2)
-        self.window = cat([self.window, np.zeros((self.n_slots, k), np.uint16)], axis=1)
+        self.contacts.grow(k)
+        self.rows_spread = spread(np.arange(self.n))    # per-row input of the counter-based draws
+        self._effect = cat([getattr(self, "_effect", np.empty(0, np.float32)), z.copy()])
 
     @staticmethod
     def _baseline_health(age: np.ndarray, ltc: np.ndarray) -> np.ndarray:
@@ -123,8 +157,7 @@ class Population:
 
     def add_slots(self, k: int) -> None:
         """More organisations to count contacts with (a successor provider after a failure)."""
-        self.ring = np.concatenate([self.ring, np.zeros((12, k, self.n), np.uint8)], axis=1)
-        self.window = np.concatenate([self.window, np.zeros((k, self.n), np.uint16)], axis=0)
+        self.contacts.add_slots(k)
         self.n_slots += k
 
     def year_change(self, rng: np.random.Generator, growth: float, extra_ageing: float) -> None:
@@ -137,7 +170,7 @@ class Population:
             self.age[up] = np.maximum(self.age[up], BAND_LOW[np.minimum(self.band[up] + 1, 6)])
         else:
             rng.random(n)
-        self.band = (np.searchsorted(BAND_LOW, self.age, side="right") - 1).astype(np.int8)
+        self.band = BAND_OF_YEAR[np.minimum(self.age, 120).astype(np.intp)]
         # condition onset: the rise in mean conditions between bands, spread over the band's years
         step = np.diff(np.append(self.ltc_mean, self.ltc_mean[-1] + 0.3)) / BAND_WIDTH
         onset = rng.random(n) < np.clip(step[self.band], 0, 1)
@@ -154,13 +187,11 @@ class Population:
             self.frailty[dead] = rng.lognormal(-sd * sd / 2, sd, size=k) if sd > 0 else 1.0
             self.prev_pending[dead] = 0.0
             self.prev_stock[dead] = 0.0
-            self.ring[:, :, dead] = 0
-            self.window[:, dead] = 0
+            self._effect[dead] = 0.0
         # registration moves between practices
         move = rng.random(n) < p["churn"]
         self.practice[move] = rng.choice(self.n_practices, size=int(move.sum()), p=self.practice_weights)
-        self.ring[:, 0, move] = 0
-        self.window[0, move] = 0
+        self.contacts.forget(dead, practice_moves=move)      # histories end; a move ends the practice's
         self.base_health = self._baseline_health(self.age, self.ltc)
         self.health = np.minimum(self.health, 1.0)
         self.health[dead] = self.base_health[dead]
@@ -172,18 +203,33 @@ class Population:
     # ------------------------------------------------------------------ demand
     def compute_rates(self) -> None:
         """Yearly per-person rates by service: the age-band rate times condition and frailty
-        multipliers, renormalised within each band so band averages stay calibrated."""
+        multipliers, renormalised within each band so band averages stay calibrated.
+
+        A person's rate is coef[band, conditions] x frailty, so one weighted count of frailty per
+        (band, conditions) cell gives every service's band means without a pass per service."""
         d = self.params["demand"]
+        cell = self.band.astype(np.intp) * 9 + self.ltc
+        frailty_sum = np.bincount(cell, weights=self.frailty, minlength=63).reshape(7, 9)
+        counts = np.bincount(self.band, minlength=7)
         for key in DEMAND:
-            base = np.asarray(d[key], dtype=np.float32)
             table = np.float32(d["ltc_multiplier"][key]) ** np.arange(9, dtype=np.float32)
-            mult = table[self.ltc] * self.frailty
-            sums = np.bincount(self.band, weights=mult, minlength=7)
-            counts = np.bincount(self.band, minlength=7)
-            mean = np.where(counts > 0, sums / np.maximum(counts, 1), 1.0).astype(np.float32)
-            self.rate[key] = (base[self.band] * mult / mean[self.band]).astype(np.float32)
-            self.p0[key] = np.exp(-self.rate[key] / np.float32(12.0))   # P(no event) in a month, cached yearly
+            sums = (frailty_sum * table).sum(axis=1)
+            mean = np.where(counts > 0, sums / np.maximum(counts, 1), 1.0)
+            coef = (np.asarray(d[key], np.float64)[:, None] * table[None, :] / mean[:, None]).astype(np.float32)
+            self.rate[key] = coef.ravel()[cell] * self.frailty
+        self.levels = {}                                # byte levels, computed when first needed this year
+        self.slow_lo = {}                               # screening levels at other factors, this year
         self.ref_health = self._reference_health()
+
+    def get_levels(self, key: str) -> np.ndarray:
+        """Byte levels floor(256 P(K <= j)) of this year's monthly counts at the base rate (poisson_levels)."""
+        lv = self.levels.get(key)
+        if lv is None:
+            cdf = poisson_cdf(self.rate[key], 1.0 / 12.0, KMAX[key])
+            cdf *= 256.0
+            np.minimum(cdf, 255.0, out=cdf)               # C = 1 (a zero rate) never counts: U < 1
+            lv = self.levels[key] = cdf.astype(np.uint8)
+        return lv
 
     def _reference_health(self) -> np.ndarray:
         """Each person's equilibrium health under the status quo: baseline minus expected losses over
@@ -204,35 +250,27 @@ class Population:
         return self.rate["emergency"] * self.health_multiplier()
 
     def prevention_effect(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """Relative reduction of emergency risk from prevention (cached each month)."""
-        if getattr(self, "_effect", None) is None or self._effect.shape[0] != self.n:
-            self._update_effect()
+        """Relative reduction of emergency risk from prevention (updated monthly, non-zero only for
+        people prevention has reached)."""
         return self._effect if idx is None else self._effect[idx]
 
-    def _update_effect(self) -> None:
-        pv = self.params["prevention"]
-        eff = np.zeros(self.n, np.float32)
-        live = np.flatnonzero(self.prev_stock)
-        eff[live] = pv["effect_max"] * (1.0 - np.exp(-self.prev_stock[live] / np.float32(pv["half_saturation"])))
-        self._effect = eff
+    def invest(self, reached: np.ndarray, amount: float) -> None:
+        """Prevention spending on the people reached, shared equally; they join the tracked set."""
+        if len(reached) == 0:
+            return
+        self.prev_pending[reached] += np.float32(amount / len(reached))
+        if getattr(self, "_last_reached", None) is not reached:
+            self.prev_live = np.union1d(self.prev_live, reached)
+            self._last_reached = reached
 
     def mature_prevention(self) -> None:
         """Investment becomes effective with a mean lag (exponential delay) and fades."""
         pv = self.params["prevention"]
-        live = np.flatnonzero(self.prev_pending + self.prev_stock)
+        live = self.prev_live
         if len(live):
-            move = self.prev_pending[live] * np.float32(1.0 / max(pv["lag_months"], 1))
-            self.prev_pending[live] -= move
-            self.prev_stock[live] = self.prev_stock[live] * np.float32((1 - pv["decay_per_year"]) ** (1 / 12)) + move
-        self._update_effect()
-
-    def begin_month(self, month: int) -> np.ndarray:
-        """Drop the month leaving the 12-month window and hand back its cleared slot to fill."""
-        slot = self.ring[month % 12]
-        self.window -= slot
-        slot.fill(0)
-        return slot
-
-    def end_month(self, month: int) -> None:
-        """Add the month just filled to the 12-month window."""
-        self.window += self.ring[month % 12]
+            pend = self.prev_pending[live]
+            move = pend * np.float32(1.0 / max(pv["lag_months"], 1))
+            self.prev_pending[live] = pend - move
+            stock = self.prev_stock[live] * np.float32((1 - pv["decay_per_year"]) ** (1 / 12)) + move
+            self.prev_stock[live] = stock
+            self._effect[live] = pv["effect_max"] * (1.0 - np.exp(-stock / np.float32(pv["half_saturation"])))

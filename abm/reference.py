@@ -28,7 +28,7 @@ ROUTED = ("community", "outpatient", "elective", "emergency", "mental_health", "
 
 
 def poisson_inverse(lam: float, u: float, kmax: int) -> int:
-    """The same inverse-CDF Poisson as `patients.poisson_coupled`, for one person."""
+    """The same inverse-CDF Poisson as `patients.poisson_levels` (K = #{j : u > P(K <= j)}), for one person."""
     p = math.exp(-lam)
     cdf = p
     k = 0

@@ -1,0 +1,57 @@
+"""Counter-based random numbers for per-person draws: the bits for (person row, month, purpose) are a hash
+of those three, not the next output of a stream.
+
+Why: common random numbers need person r's draw for (month t, purpose p) to be the same under every
+arrangement, whatever else that arrangement drew. A counter-based generator gives this by construction,
+lets sparse steps draw only for the people they touch, and costs a few vectorised 32-bit integer
+operations per person, cheaper here than numpy's PCG64 floats (0.7 ms vs 1.5 ms per 320,000 draws).
+
+Each (seed, stream, month, purpose) gets a 32-bit key from numpy's SeedSequence; a person's bits are
+lowbias32(row x golden ratio XOR key), the low-bias integer finaliser found by Wellons' hash prospector
+(a bijection on 32 bits with near-ideal avalanche). tests/test_counter_rng.py checks uniformity and the
+independence of draws across purposes, months and neighbouring rows.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+GOLDEN = np.uint32(0x9E3779B1)
+_M1, _M2 = np.uint32(0x7FEB352D), np.uint32(0x846CA68B)
+_S15, _S16 = np.uint32(15), np.uint32(16)
+TWO32 = 4294967296.0
+
+
+def key(seed: int, *words: int) -> np.uint32:
+    """A 32-bit key for one (seed, stream, month, purpose, ...) tuple."""
+    return np.uint32(np.random.SeedSequence([seed, *words]).generate_state(1, np.uint32)[0])
+
+
+def keys(seed: int, *words: int, count: int = 256) -> np.ndarray:
+    """`count` keys (purposes 0..count-1) for one (seed, stream, month) tuple, from one SeedSequence."""
+    return np.random.SeedSequence([seed, *words]).generate_state(count, np.uint32)
+
+
+def spread(rows: np.ndarray) -> np.ndarray:
+    """Rows times the golden ratio (mod 2^32): the per-row part of the input, reusable across keys."""
+    return rows.astype(np.uint32) * GOLDEN
+
+
+def bits(k: np.uint32, spread_rows: np.ndarray) -> np.ndarray:
+    """32 random bits per row for key k, from `spread(rows)`."""
+    x = spread_rows ^ k
+    x ^= x >> _S16
+    x *= _M1
+    x ^= x >> _S15
+    x *= _M2
+    x ^= x >> _S16
+    return x
+
+
+def uniform(k: np.uint32, rows: np.ndarray) -> np.ndarray:
+    """One uniform in [0, 1) per row (float64, 32-bit resolution), for sparse steps."""
+    return bits(k, spread(rows)) * (1.0 / TWO32)
+
+
+def uniform32(k: np.uint32, rows: np.ndarray) -> np.ndarray:
+    """One uniform in [0, 1) per row as float32 (24-bit resolution), for splits of small counts."""
+    return (bits(k, spread(rows)) >> np.uint32(8)).astype(np.float32) * np.float32(2.0 ** -24)
