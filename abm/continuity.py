@@ -4,12 +4,13 @@
 Why incremental: the Bice-Boxerman index needs, per person, sum_i n_i^2 over organisations i in the last 12
 months. Recomputing it from the whole [organisation, person] window every month costs a dozen passes over
 everyone; updating it only where contacts were added this month or leave the window (12 months on) touches
-the people with contacts. Each month's contacts are kept as sparse groups (organisation slot, person rows,
-counts) so they can be removed exactly when they leave the window.
+only the people with contacts. Each month's contacts are kept as sparse groups (organisation slot, person
+rows, counts) so they can be removed exactly when they leave the window.
 
-A group's person rows are unique (one count per person per group), so each group is applied with plain
-gathers and scatters; groups are applied one after another, so two groups may touch the same person and
-organisation.
+People whose history ends (a death, the row reused by a newborn; a move, which ends the history with the
+old practice) are not searched for in the stored months: every recorded group carries a sequence number,
+each row records the first sequence number of its current history (and of its practice history), and
+older contacts are skipped when they leave.
 """
 from __future__ import annotations
 
@@ -20,14 +21,21 @@ import numpy as np
 _KERNEL = None
 
 
-def _apply_loop(window, total, sumsq, orgs, slots, rows, counts, sign):
-    """Add (sign +1) or remove (-1) contacts entry by entry. Compiled with numba: each entry reads and
-    writes four arrays at a data-dependent place, and entries may repeat a (slot, person), the scatter
-    pattern numpy can only do group by group (see ContactWindow._apply_numpy)."""
+def _apply_loop(window, total, sumsq, orgs, slots, rows, counts, sign, seq, reset_at, moved_at):
+    """Add (sign +1) or remove (sign -1) one group of contacts, entry by entry; `slots` and `counts` of
+    length 1 apply to every entry. On removal, the group's entries (sequence number `seq`) are skipped for
+    rows whose history restarted after it (all slots) or whose practice history did (slot 0).
+
+    Compiled with numba: each entry reads and writes four arrays at a data-dependent place and entries may
+    repeat a (slot, person), a scatter numpy can only do group by group (ContactWindow._apply_numpy)."""
+    one_slot = slots.shape[0] == 1
+    one_count = counts.shape[0] == 1
     for e in range(rows.shape[0]):
         r = rows[e]
-        s = slots[e]
-        c = np.int32(counts[e]) * sign
+        s = slots[0] if one_slot else slots[e]
+        if sign < 0 and (reset_at[r] > seq or (s == 0 and moved_at[r] > seq)):
+            continue
+        c = np.int32(counts[0] if one_count else counts[e]) * sign
         old = np.int32(window[s, r])
         new = old + c
         window[s, r] = new
@@ -63,8 +71,11 @@ class ContactWindow:
         self.total = np.zeros(n, np.int32)                   # N: contacts in the window
         self.sumsq = np.zeros(n, np.int32)                   # sum over slots of count^2
         self.orgs = np.zeros(n, np.int16)                    # slots with any contact
+        self.reset_at = np.zeros(n, np.int32)                # first group number of the row's history
+        self.moved_at = np.zeros(n, np.int32)                # ... and of its practice (slot 0) history
         self.months: list[list[tuple]] = [[] for _ in range(12)]
-        self.current = 0
+        self.month = 0                                       # the month being recorded
+        self.seq = 0                                         # groups recorded so far
 
     @property
     def n(self) -> int:
@@ -77,10 +88,13 @@ class ContactWindow:
     # ------------------------------------------------------------------ size
     def grow(self, k: int) -> None:
         """k more people (rows appended), with empty histories."""
-        self.window = np.concatenate([self.window, np.zeros((self.n_slots, k), np.uint16)], axis=1)
-        self.total = np.concatenate([self.total, np.zeros(k, np.int32)])
-        self.sumsq = np.concatenate([self.sumsq, np.zeros(k, np.int32)])
-        self.orgs = np.concatenate([self.orgs, np.zeros(k, np.int16)])
+        cat = np.concatenate
+        self.window = cat([self.window, np.zeros((self.n_slots, k), np.uint16)], axis=1)
+        self.total = cat([self.total, np.zeros(k, np.int32)])
+        self.sumsq = cat([self.sumsq, np.zeros(k, np.int32)])
+        self.orgs = cat([self.orgs, np.zeros(k, np.int16)])
+        self.reset_at = cat([self.reset_at, np.zeros(k, np.int32)])
+        self.moved_at = cat([self.moved_at, np.zeros(k, np.int32)])
 
     def add_slots(self, k: int) -> None:
         """k more organisations (successor providers)."""
@@ -89,52 +103,60 @@ class ContactWindow:
     # ------------------------------------------------------------------ the month
     def begin_month(self, month: int) -> None:
         """Remove the contacts of 12 months ago, leaving their month free for this month's."""
-        self.current = month % 12
-        for slot, rows, k in self.months[self.current]:
-            self._apply(slot, rows, k, -1)
-        self.months[self.current] = []
+        self.month = month
+        old = self.months[month % 12]
+        for seq, slots, rows, counts in old:
+            self._apply(slots, rows, counts, -1, seq)
+        self.months[month % 12] = []
 
     def add(self, slot, rows: np.ndarray, k) -> None:
-        """Record contacts this month: `rows` unique; `slot` and `k` scalars or per-row arrays."""
+        """Record contacts this month: `rows` unique within the call; `slot` and `k` scalars or per-row
+        arrays. Different calls may repeat people and organisations."""
         if np.ndim(k):
             keep = k > 0
             if not keep.all():
                 rows, k = rows[keep], k[keep]
                 if np.ndim(slot):
                     slot = slot[keep]
+        elif k <= 0:
+            return
         if len(rows) == 0:
             return
-        if np.ndim(slot):
-            slot = np.asarray(slot, np.intp)
-        k = np.asarray(k, np.int32) if np.ndim(k) else int(k)
-        if not np.ndim(k) and k <= 0:
-            return
-        self._apply(slot, rows, k, +1)
-        self.months[self.current].append((slot, rows, k))
+        slots = np.asarray(slot, np.int64).reshape(-1)
+        counts = np.asarray(k, np.int32).reshape(-1)
+        rows = rows.astype(np.int64, copy=False)
+        self.seq += 1
+        self._apply(slots, rows, counts, +1, self.seq)
+        self.months[self.month % 12].append((self.seq, slots, rows, counts))
 
-    def _apply(self, slot, rows, k, sign: int) -> None:
+    def _apply(self, slots, rows, counts, sign: int, seq: int) -> None:
         run = kernel() if self.use_kernel else None
         if run is None:
-            return self._apply_numpy(slot, rows, k, sign)
-        m = len(rows)
-        slots = slot.astype(np.int64, copy=False) if np.ndim(slot) else np.full(m, slot, np.int64)
-        counts = k.astype(np.int32, copy=False) if np.ndim(k) else np.full(m, k, np.int32)
-        run(self.window, self.total, self.sumsq, self.orgs, slots, rows.astype(np.int64, copy=False),
-                    counts, np.int32(sign))
+            self._apply_numpy(slots, rows, counts, sign, seq)
+        else:
+            run(self.window, self.total, self.sumsq, self.orgs, slots, rows, counts, np.int32(sign),
+                np.int32(seq), self.reset_at, self.moved_at)
 
-    def _apply_numpy(self, slot, rows, k, sign: int) -> None:
+    def _apply_numpy(self, slots, rows, counts, sign: int, seq: int) -> None:
         """The same update vectorised over one group (rows unique within a group)."""
+        if sign < 0:
+            live = self.reset_at[rows] <= seq
+            live &= ~((slots == 0) & (self.moved_at[rows] > seq))
+            if not live.all():
+                rows = rows[live]
+                slots = slots[live] if len(slots) > 1 else slots
+                counts = counts[live] if len(counts) > 1 else counts
         w = self.window
-        if np.ndim(slot):
-            old = w[slot, rows].astype(np.int32)
+        if len(slots) == 1:
+            old = w[slots[0]].take(rows).astype(np.int32)   # contiguous row of the window
         else:
-            old = w[slot].take(rows).astype(np.int32)     # contiguous row of the window
-        new = old + k if sign > 0 else old - k
-        if np.ndim(slot):
-            w[slot, rows] = new
+            old = w[slots, rows].astype(np.int32)
+        new = old + counts if sign > 0 else old - counts
+        if len(slots) == 1:
+            w[slots[0]][rows] = new
         else:
-            w[slot][rows] = new
-        self.total[rows] += k if sign > 0 else -k
+            w[slots, rows] = new
+        self.total[rows] += counts if sign > 0 else -counts
         self.sumsq[rows] += new * new - old * old
         if sign > 0:
             self.orgs[rows] += (old == 0) & (new > 0)
@@ -143,29 +165,21 @@ class ContactWindow:
 
     # ------------------------------------------------------------------ people leaving or moving
     def forget(self, people: np.ndarray, slot: int | None = None, practice_moves: np.ndarray | None = None) -> None:
-        """Clear the history of `people` (a boolean mask over rows): every organisation, or only `slot`.
-        `practice_moves` (a mask) also clears slot 0, the registered practice, for people who moved.
-        Their past contacts are dropped from every stored month too, in one pass over the months."""
+        """Clear the history of `people` (a boolean mask over rows): every organisation, or only `slot`
+        (0, the registered practice). `practice_moves` (a mask) also clears slot 0 for people who moved.
+        Contacts recorded so far are skipped when they leave the window; later ones count."""
+        if slot not in (None, 0):
+            raise ValueError("only the practice slot (0) or every slot can be forgotten")
         whole = people if slot is None else np.zeros_like(people)
-        one = {} if slot is None else {slot: people}
-        if practice_moves is not None:
-            one[0] = practice_moves | one[0] if 0 in one else practice_moves
-        if not whole.any() and not any(v.any() for v in one.values()):
-            return
-        for mth in self.months:
-            for j, (s, rows, k) in enumerate(mth):
-                drop = whole[rows]
-                for sl, mask in one.items():
-                    drop |= mask[rows] & (s == sl)
-                if drop.any():
-                    keep = ~drop
-                    mth[j] = (s[keep] if np.ndim(s) else s, rows[keep], k[keep] if np.ndim(k) else k)
+        moved = practice_moves if slot is None else people | (practice_moves if practice_moves is not None else False)
+        if moved is None:
+            moved = np.zeros_like(people)
+        now = self.seq + 1
         self.window[:, whole] = 0
-        touched = whole.copy()
-        for sl, mask in one.items():
-            self.window[sl, mask] = 0
-            touched |= mask
-        self._recount(np.flatnonzero(touched))
+        self.reset_at[whole] = now
+        self.window[0, moved] = 0
+        self.moved_at[moved] = now
+        self._recount(np.flatnonzero(whole | moved))
 
     def _recount(self, rows: np.ndarray) -> None:
         w = self.window[:, rows].astype(np.int32)

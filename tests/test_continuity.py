@@ -70,6 +70,9 @@ def test_forgotten_people_are_not_removed_twice():
         cw.begin_month(t)
     assert cw.window[1, 0] == 1 and cw.window[1, 1] == 0
     _assert_consistent(cw)
+    cw.begin_month(13)                   # the newborn's contact, recorded after the death, leaves too
+    assert not cw.window.any()
+    _assert_consistent(cw)
 
 
 def test_forget_one_slot_keeps_the_others():
