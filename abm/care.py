@@ -167,6 +167,7 @@ def deliver(m, t: int, counts: dict) -> None:
     gp_idx = counts["gp_f2f"][0]                   # the same people for both GP kinds
     own_all = np.zeros(len(gp_idx), np.uint8)
     fed_all = np.zeros(len(gp_idx), np.uint8)
+    prac = pop.practice[gp_idx]
     for j, s in enumerate(("gp_f2f", "gp_digital")):
         idx, k = counts[s]
         r = m.routing[s]
@@ -177,7 +178,7 @@ def deliver(m, t: int, counts: dict) -> None:
             units[r["idx"][0], S[s]] += fed.sum()
             fed_all += fed
         own = k - fed
-        units[m.practice_idx, S[s]] += np.bincount(pop.practice[idx], weights=own, minlength=n_prac)
+        units[m.practice_idx, S[s]] += np.bincount(prac, weights=own, minlength=n_prac)
         own_all += own
     window.add(0, gp_idx, own_all)
     if len(m.routing["gp_f2f"]["idx"]):
@@ -200,10 +201,14 @@ def deliver(m, t: int, counts: dict) -> None:
         shares = m.shares[s]
         cum = np.cumsum(shares)
         cum[-1] = 1.0 + 1e-6
-        pick = np.searchsorted(cum, draw(10 + j, idx), side="right")
-        prov = r["idx"][pick]
-        units[:, S[s]] += np.bincount(prov, weights=kk, minlength=n_orgs)
-        window.add(m.slot_of[prov], idx, kk)
+        if len(shares) == 1:                        # one provider: no choice to draw
+            prov = np.full(len(idx), r["idx"][0])
+            units[r["idx"][0], S[s]] += kk.sum()
+            window.add(int(m.slot_of[r["idx"][0]]), idx, kk)
+        else:
+            prov = r["idx"][np.searchsorted(cum, draw(10 + j, idx), side="right")]
+            units[:, S[s]] += np.bincount(prov, weights=kk, minlength=n_orgs)
+            window.add(m.slot_of[prov], idx, kk)
         chosen[s] = (idx, prov, kk)
         if s in add:  # episodes that follow a discharge
             didx, per = add[s]
