@@ -43,6 +43,7 @@ def execute(fn: Callable[[dict], dict], specs: list[dict], *, engine: str, worke
 def _pool(fn, specs: Iterable[dict], workers: int) -> Iterator[dict]:
     # forkserver: children start from a clean process, not a fork of one running threads
     ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["abm._warm"])   # workers fork with the model already imported
     pending_specs = iter(specs)
     lifeline, keep_alive = ctx.Pipe(duplex=False)
     try:
