@@ -182,7 +182,7 @@ def deliver(m, t: int, counts: dict) -> None:
         own_all += own
     window.add(0, gp_idx, own_all)
     if len(m.routing["gp_f2f"]["idx"]):
-        window.add(int(m.slot_of[m.routing["gp_f2f"]["idx"][0]]), gp_idx, fed_all)
+        window.add(int(m.slot_of[m.routing["gp_f2f"]["idx"][0]]), gp_idx, fed_all, sparse=True)
 
     # other services: provider per person-month by (choice-adjusted) shares
     disc = p["transitions"]

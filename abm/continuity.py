@@ -109,22 +109,19 @@ class ContactWindow:
             self._apply(slots, rows, counts, -1, seq)
         self.months[month % 12] = []
 
-    def add(self, slot, rows: np.ndarray, k) -> None:
+    def add(self, slot, rows: np.ndarray, k, sparse: bool = False) -> None:
         """Record contacts this month: `rows` unique within the call; `slot` and `k` scalars or per-row
-        arrays. Different calls may repeat people and organisations."""
-        if np.ndim(k):
-            keep = k > 0
-            if not keep.all():
-                rows, k = rows[keep], k[keep]
-                if np.ndim(slot):
-                    slot = slot[keep]
-        elif k <= 0:
+        arrays (zero counts are no-ops). Different calls may repeat people and organisations. With
+        `sparse`, zero counts are dropped first (worth it when most are zero)."""
+        if sparse and np.ndim(k):
+            keep = np.flatnonzero(k)
+            rows, k = rows[keep], k[keep]
+            if np.ndim(slot):
+                slot = slot[keep]
+        if not np.ndim(k) and k <= 0 or len(rows) == 0:
             return
-        if len(rows) == 0:
-            return
-        slots = np.asarray(slot, np.int64).reshape(-1)
-        counts = np.asarray(k, np.int32).reshape(-1)
-        rows = rows.astype(np.int64, copy=False)
+        slots = np.asarray(slot).reshape(-1)
+        counts = np.asarray(k).reshape(-1)
         self.seq += 1
         self._apply(slots, rows, counts, +1, self.seq)
         self.months[self.month % 12].append((self.seq, slots, rows, counts))
@@ -139,6 +136,7 @@ class ContactWindow:
 
     def _apply_numpy(self, slots, rows, counts, sign: int, seq: int) -> None:
         """The same update vectorised over one group (rows unique within a group)."""
+        counts = counts.astype(np.int32)
         if sign < 0:
             live = self.reset_at[rows] <= seq
             live &= ~((slots == 0) & (self.moved_at[rows] > seq))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from abm import counter_rng as crng
-from abm.patients import poisson_cdf, poisson_levels, poisson_screened, screen_level
+from abm.patients import cdf_levels, poisson_cdf, poisson_levels, poisson_screened, screen_level
 from abm.reference import poisson_inverse
 
 N = 200_000
@@ -117,3 +117,14 @@ def test_counts_are_poisson_and_monotone_in_the_rate():
     hi = np.zeros(N)
     hi[hi_idx] = hi_k
     assert (hi >= dense).all() and hi.mean() > dense.mean()
+
+
+@pytest.mark.parametrize("kmax", [1, 2, 5, 8])
+def test_float32_levels_equal_the_exact_floor(kmax):
+    """The yearly byte levels, computed in float32 with an exact fix near integers, equal
+    floor(256 C) from the float64 CDF the refinement uses (zero and very small rates included)."""
+    rng = np.random.default_rng(kmax)
+    rate = (rng.gamma(0.7, 4.0, N) * (rng.random(N) > 0.02)).astype(np.float32)
+    rate[:100] = np.float32(1e-9)
+    ref = np.minimum(poisson_cdf(rate, 1 / 12, kmax) * 256.0, 255.0).astype(np.uint8)
+    assert np.array_equal(cdf_levels(rate, 1 / 12, kmax), ref)
