@@ -11,9 +11,15 @@ from .params import SERVICES
 
 S = {s: i for i, s in enumerate(SERVICES)}
 CHOICE_SERVICES = ("outpatient", "elective")
-# purposes of the counter-based draws (stream "demand"): 0-1 dense month hashes, 10+ candidate refinements,
-# 100+ the splits and choices made for people with care this month
+# purposes of the counter-based draws of a month (stream "demand"): 0-1 the dense hashes whose bytes decide
+# counts, 10+ exact refinements per service, 100+ the splits and choices for people with care this month
 DENSE_HASHES = 2
+REFINE, CHOICE = 10, 100
+
+
+def draw(m, t: int, purpose: int, rows: np.ndarray) -> np.ndarray:
+    """Uniforms (float32) for `rows` in month t for one choice or split: the same whoever else draws."""
+    return crng.uniform32(m.counter_key("demand", t, CHOICE + purpose), rows)
 
 
 def init_state(m) -> None:
@@ -88,7 +94,6 @@ def demand(m, t: int) -> dict:
     hashes = [crng.bits(month_key(j), pop.rows_spread) for j in range(DENSE_HASHES)]
     surge = 1.0 + m.shock_level("demand_surge", t)
     m.shares = {s: _choice_shares(m, s) for s in m.routing}     # once per month
-    m.draw_key = lambda purpose: month_key(100 + purpose)
     counts = {}
     for k, key in enumerate(DEMAND):
         h = hashes[k // 4]
@@ -98,7 +103,7 @@ def demand(m, t: int) -> dict:
             resp = m.routing[key]["resp"]
             factor *= float((m.shares[key] * resp).sum())
             bound *= float(resp.max(initial=1.0))
-        rate, kmax, vkey = pop.rate[key], KMAX[key], month_key(10 + k)
+        rate, kmax, vkey = pop.rate[key], KMAX[key], month_key(REFINE + k)
         if key == "emergency":
             counts[key] = poisson_screened(byte, _slow_lo(pop, key, bound * emergency_bound(m)), kmax, vkey, rate,
                                            factor, lam_at=lambda idx: emergency_multiplier(m, idx))
@@ -108,7 +113,7 @@ def demand(m, t: int) -> dict:
             counts[key] = poisson_screened(byte, _slow_lo(pop, key, max(bound, factor)), kmax, vkey, rate, factor)
     idx, gp = counts.pop("gp_contacts")
     d = m.practice_digital[pop.practice[idx]]
-    dig = np.minimum(np.floor(gp * d + crng.uniform32(m.draw_key(0), idx)).astype(np.uint8), gp)
+    dig = np.minimum(np.floor(gp * d + draw(m, t, 0, idx)).astype(np.uint8), gp)
     counts["gp_digital"] = (idx, dig)
     counts["gp_f2f"] = (idx, gp - dig)
     counts["community"] = counts.pop("community_contacts")
@@ -158,7 +163,6 @@ def deliver(m, t: int, counts: dict) -> None:
     units = np.zeros((n_orgs, len(SERVICES)))
     window = pop.contacts
     window.begin_month(t)            # contacts of 12 months ago leave the window
-    draw = lambda purpose, rows: crng.uniform32(m.draw_key(purpose), rows)
     chosen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     extra_cost = np.zeros(n_orgs)
 
@@ -174,7 +178,7 @@ def deliver(m, t: int, counts: dict) -> None:
         fed = np.zeros(len(idx), np.uint8)
         if len(r["idx"]):
             g = np.float32(1.0 - r["practice_share"])
-            fed = np.minimum(np.floor(k * g + draw(1 + j, idx)).astype(np.uint8), k)
+            fed = np.minimum(np.floor(k * g + draw(m, t, 1 + j, idx)).astype(np.uint8), k)
             units[r["idx"][0], S[s]] += fed.sum()
             fed_all += fed
         own = k - fed
@@ -188,7 +192,7 @@ def deliver(m, t: int, counts: dict) -> None:
     disc = p["transitions"]
     em_idx, em_k = counts["emergency"]
     band = pop.band[em_idx]
-    u_d = draw(3, em_idx)
+    u_d = draw(m, t, 3, em_idx)
     pc = np.asarray(disc["discharge_to_community"], np.float32)[band]
     ps = np.asarray(disc["discharge_to_social_care"], np.float32)[band]
     to_comm = em_idx[u_d < pc]
@@ -206,13 +210,13 @@ def deliver(m, t: int, counts: dict) -> None:
             units[r["idx"][0], S[s]] += kk.sum()
             window.add(int(m.slot_of[r["idx"][0]]), idx, kk)
         else:
-            prov = r["idx"][np.searchsorted(cum, draw(10 + j, idx), side="right")]
+            prov = r["idx"][np.searchsorted(cum, draw(m, t, 10 + j, idx), side="right")]
             units[:, S[s]] += np.bincount(prov, weights=kk, minlength=n_orgs)
             window.add(m.slot_of[prov], idx, kk)
         chosen[s] = (idx, prov, kk)
         if s in add:  # episodes that follow a discharge
             didx, per = add[s]
-            dpick = np.searchsorted(cum, draw(20 + j, didx), side="right")
+            dpick = np.searchsorted(cum, draw(m, t, 20 + j, didx), side="right")
             dprov = r["idx"][dpick]
             units[:, S[s]] += np.bincount(dprov, minlength=n_orgs) * per
             window.add(m.slot_of[dprov], didx, min(per, 4))
@@ -243,7 +247,7 @@ def deliver(m, t: int, counts: dict) -> None:
     src = np.where(had_op, op_prov[pos] if len(op_idx) else 0, prac_org(el_idx))
     a_list.append(src); b_list.append(el_prov); who.append(el_idx); kind.append(np.zeros(len(el_idx), np.int8))
     mh_idx, mh_prov, _ = chosen["mental_health"]
-    ref = draw(30, mh_idx) < disc["gp_to_mental_health_referral"]
+    ref = draw(m, t, 30, mh_idx) < disc["gp_to_mental_health_referral"]
     a_list.append(prac_org(mh_idx[ref])); b_list.append(mh_prov[ref]); who.append(mh_idx[ref]); kind.append(np.zeros(int(ref.sum()), np.int8))
     acute = m.routing["emergency"]["idx"][0]
     for s in ("community", "social_care"):
