@@ -391,7 +391,7 @@ def _close_practice(m, pr, t: int) -> None:
         m.pop.practice[rows] = rng.choice(alive, size=len(rows), p=w / w.sum())
         moved = np.zeros(m.pop.n, bool)
         moved[rows] = True
-        m.pop.contacts.forget(moved, slot=0)
+        m.pop.contacts.forget(practice=moved)
     m.practice_list = np.bincount(m.pop.practice, minlength=len(m.practices)).astype(float)
     for q, n in zip(m.practices, m.practice_list):
         q.list_size = float(n)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import counter_rng as crng
-from .patients import DEMAND, KMAX, poisson_levels, poisson_screened, screen_level
+from .patients import DEMAND, KMAX, poisson_levels, poisson_screened
 from .params import SERVICES
 
 S = {s: i for i, s in enumerate(SERVICES)}
@@ -99,18 +99,19 @@ def demand(m, t: int) -> dict:
         h = hashes[k // 4]
         byte = (h >> np.uint32(8 * (k % 4)) if k % 4 else h).astype(np.uint8)   # byte k of the hashes
         factor = bound = surge / 12.0
-        if key in ("outpatient", "elective"):      # volume response of the chosen providers' payment
+        if key in ("outpatient", "elective"):      # volume response of the chosen providers' payment;
+            # the screening bound uses the largest response, so it stays valid as choice moves shares
             resp = m.routing[key]["resp"]
             factor *= float((m.shares[key] * resp).sum())
             bound *= float(resp.max(initial=1.0))
         rate, kmax, vkey = pop.rate[key], KMAX[key], month_key(REFINE + k)
         if key == "emergency":
-            counts[key] = poisson_screened(byte, _slow_lo(pop, key, bound * emergency_bound(m)), kmax, vkey, rate,
+            counts[key] = poisson_screened(byte, pop.get_screen(key, bound * emergency_bound(m)), kmax, vkey, rate,
                                            factor, lam_at=lambda idx: emergency_multiplier(m, idx))
         elif factor == 1.0 / 12.0:
             counts[key] = poisson_levels(byte, pop.get_levels(key), vkey, rate, factor)
         else:
-            counts[key] = poisson_screened(byte, _slow_lo(pop, key, max(bound, factor)), kmax, vkey, rate, factor)
+            counts[key] = poisson_screened(byte, pop.get_screen(key, max(bound, factor)), kmax, vkey, rate, factor)
     idx, gp = counts.pop("gp_contacts")
     d = m.practice_digital[pop.practice[idx]]
     dig = np.minimum(np.floor(gp * d + draw(m, t, 0, idx)).astype(np.uint8), gp)
@@ -118,17 +119,6 @@ def demand(m, t: int) -> dict:
     counts["gp_f2f"] = (idx, gp - dig)
     counts["community"] = counts.pop("community_contacts")
     return counts
-
-
-def _slow_lo(pop, key: str, bound: float) -> np.ndarray:
-    """Screening levels for monthly rates up to rate x bound, cached within the year. The level only decides
-    who is examined exactly, never the counts, so a loose bound (the largest payment response rather than
-    this month's choice-weighted one) keeps the cache valid from month to month."""
-    cached = pop.slow_lo.get(key)
-    if cached is None or cached[0] != bound:
-        cached = (bound, screen_level(pop.rate[key], bound * (1.0 + 1e-6)))
-        pop.slow_lo[key] = cached
-    return cached[1]
 
 
 def emergency_multiplier(m, idx: np.ndarray) -> np.ndarray:

@@ -162,22 +162,21 @@ class ContactWindow:
             self.orgs[rows] -= (old > 0) & (new == 0)
 
     # ------------------------------------------------------------------ people leaving or moving
-    def forget(self, people: np.ndarray, slot: int | None = None, practice_moves: np.ndarray | None = None) -> None:
-        """Clear the history of `people` (a boolean mask over rows): every organisation, or only `slot`
-        (0, the registered practice). `practice_moves` (a mask) also clears slot 0 for people who moved.
-        Contacts recorded so far are skipped when they leave the window; later ones count."""
-        if slot not in (None, 0):
-            raise ValueError("only the practice slot (0) or every slot can be forgotten")
-        whole = people if slot is None else np.zeros_like(people)
-        moved = practice_moves if slot is None else people | (practice_moves if practice_moves is not None else False)
-        if moved is None:
-            moved = np.zeros_like(people)
+    def forget(self, people: np.ndarray | None = None, practice: np.ndarray | None = None) -> None:
+        """End histories (boolean masks over rows): all of `people`'s (a death: the row is reused), and the
+        registered-practice history (slot 0) of `practice` (a move). Contacts recorded so far are skipped
+        when they leave the window; later ones count."""
         now = self.seq + 1
-        self.window[:, whole] = 0
-        self.reset_at[whole] = now
-        self.window[0, moved] = 0
-        self.moved_at[moved] = now
-        self._recount(np.flatnonzero(whole | moved))
+        touched = np.zeros(self.n, bool)
+        if people is not None:
+            self.window[:, people] = 0
+            self.reset_at[people] = now
+            touched |= people
+        if practice is not None:
+            self.window[0, practice] = 0
+            self.moved_at[practice] = now
+            touched |= practice
+        self._recount(np.flatnonzero(touched))
 
     def _recount(self, rows: np.ndarray) -> None:
         w = self.window[:, rows].astype(np.int32)

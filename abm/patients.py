@@ -144,6 +144,7 @@ class Population:
         self.base_health = np.empty(0, np.float32)
         self.prev_pending = np.empty(0, np.float32)
         self.prev_stock = np.empty(0, np.float32)
+        self._effect = np.empty(0, np.float32)         # prevention effect, updated monthly
         # contact history: the rolling 12-month window and the continuity sums kept up to date
         self.contacts = ContactWindow(n_slots)
         self.prev_live = np.empty(0, np.int64)        # rows ever reached by prevention (sorted)
@@ -182,7 +183,7 @@ class Population:
         self.prev_pending, self.prev_stock = cat([self.prev_pending, z]), cat([self.prev_stock, z.copy()])
         self.contacts.grow(k)
         self.rows_spread = spread(np.arange(self.n))    # per-row input of the counter-based draws
-        self._effect = cat([getattr(self, "_effect", np.empty(0, np.float32)), z.copy()])
+        self._effect = cat([self._effect, z.copy()])
 
     @staticmethod
     def _baseline_health(age: np.ndarray, ltc: np.ndarray) -> np.ndarray:
@@ -224,7 +225,7 @@ class Population:
         # registration moves between practices
         move = rng.random(n) < p["churn"]
         self.practice[move] = rng.choice(self.n_practices, size=int(move.sum()), p=self.practice_weights)
-        self.contacts.forget(dead, practice_moves=move)      # histories end; a move ends the practice's
+        self.contacts.forget(dead, practice=move)      # histories end; a move ends the practice's
         self.base_health = self._baseline_health(self.age, self.ltc)
         self.health = np.minimum(self.health, 1.0)
         self.health[dead] = self.base_health[dead]
@@ -260,6 +261,15 @@ class Population:
         if lv is None:
             lv = self.levels[key] = cdf_levels(self.rate[key], 1.0 / 12.0, KMAX[key])
         return lv
+
+    def get_screen(self, key: str, bound: float) -> np.ndarray:
+        """Screening levels for monthly rates up to rate x bound (poisson_screened), cached within the year.
+        The level only decides who is examined exactly, never the counts, so callers pass a loose bound
+        that stays the same from month to month."""
+        cached = self.slow_lo.get(key)
+        if cached is None or cached[0] != bound:
+            cached = self.slow_lo[key] = (bound, screen_level(self.rate[key], bound * (1.0 + 1e-6)))
+        return cached[1]
 
     def _reference_health(self) -> np.ndarray:
         """Each person's equilibrium health under the status quo: baseline minus expected losses over

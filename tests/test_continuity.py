@@ -34,7 +34,7 @@ def test_running_sums_equal_a_recount_through_moves_deaths_and_growth(use_kernel
             cw.add(slot, rows, rng.integers(0, 4, len(rows)).astype(np.uint8))
         _assert_consistent(cw)
         if t % 12 == 11:
-            cw.forget(rng.random(cw.n) < 0.05, practice_moves=rng.random(cw.n) < 0.1)
+            cw.forget(rng.random(cw.n) < 0.05, practice=rng.random(cw.n) < 0.1)
             cw.grow(20)
             _assert_consistent(cw)
         if t == 17:
@@ -80,7 +80,7 @@ def test_forget_one_slot_keeps_the_others():
     cw.begin_month(0)
     cw.add(0, np.array([0, 1]), 2)
     cw.add(2, np.array([0]), 1)
-    cw.forget(np.array([True, False]), slot=0)
+    cw.forget(practice=np.array([True, False]))
     assert cw.window[0, 0] == 0 and cw.window[2, 0] == 1 and cw.window[0, 1] == 2
     _assert_consistent(cw)
 
