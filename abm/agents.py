@@ -1,11 +1,20 @@
-"""Organisations as Mesa agents. Patients are not agents: they are arrays in `abm.patients`.
+"""The organisations, as Mesa agents that make their own decisions (patients stay as arrays).
 
-Agents hold the state that decisions use (reserves via the ledger, unit-cost ratio, quality, capacity,
-trust) and the decisions themselves live in `abm.behaviour`, which reads and updates these agents.
+- A GP practice decides whether and how to take part in an ICP, gives notice and returns at break points,
+  and closes when it fails.
+- A provider (or the lead) checks its own viability each month and, at year end, recovers costs when in
+  deficit, with quality drifting with its finances.
+- A commissioner reviews quality and ends contracts for sustained failure, grants subcontract permission,
+  and re-procures the services of an organisation that failed.
+What each kind *is* (side, party, whether it delivers care) comes from `abm.kinds`.
 """
 from __future__ import annotations
 
 import mesa
+import numpy as np
+
+from .kinds import ORG_KINDS, OrgKind
+from .contracts import new_contract
 
 
 class Organisation(mesa.Agent):
@@ -16,10 +25,11 @@ class Organisation(mesa.Agent):
         super().__init__(model)
         self.org_id = org_id
         self.kind = kind
+        self.info: OrgKind = ORG_KINDS[kind]
         self.name = name
         self.nhs_body = bool(nhs_body)
         self.vat_recovers = self.nhs_body if vat_recovers is None else bool(vat_recovers)
-        self.idx = idx                      # account index in the ledger
+        self.idx = idx                      # account index in the ledger and row in per-organisation arrays
         self.cost_ratio = float(cost_ratio)  # unit cost relative to the average (efficiency)
         self.quality = float(quality)
         self.quality0 = float(quality)
@@ -35,30 +45,185 @@ class Organisation(mesa.Agent):
 
     @property
     def reserves(self) -> float:
-        return self.model.ledger.reserves(self.idx)
+        return self.model.finance.ledger.reserves(self.idx)
+
+    @property
+    def side(self) -> str:
+        return self.info.side
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.org_id!r})"
 
+    # ---------------------------------------------------------------- failure
+    def check_viability(self, t: int) -> None:
+        """Reserves below the failure threshold (a share of income): the organisation fails."""
+        if self.failed or self.side in ("funder", "commissioner"):
+            return
+        income = max(self.last_income, self.expected_income)
+        if income <= 0:
+            return
+        if self.reserves < self.model.p["failure"]["threshold"] * income:
+            self.fail(t)
+
+    def fail(self, t: int, reason: str = "financial") -> None:
+        """Stop trading: the commissioner takes back or re-procures what this organisation held."""
+        m = self.model
+        self.failed = True
+        self.failed_month = t
+        m.results.failure(t, self.org_id, reason)
+        m.ccg.handle_failure(self, t)
+        m.network.mark_failed(self.org_id)
+        m.refresh_structure()
+
+    def year_review(self) -> bool:
+        """Year end: a provider in deficit cuts costs (at a quality cost); quality drifts with finances and
+        reverts towards its starting level. Returns whether unit costs changed."""
+        if self.failed or self.side in ("funder", "commissioner"):
+            return False
+        ov = self.model.p["oversight"]
+        rate = self.last_surplus / max(abs(self.last_income), 1.0)
+        changed = False
+        if rate < 0 and self.side != "practice":
+            self.cost_ratio = max(0.85, self.cost_ratio + ov["recovery_rate"] * rate)
+            changed = True
+        self.quality = float(np.clip(self.quality + ov["quality_drift"] * rate
+                                     + ov["quality_reversion"] * (self.quality0 - self.quality), 0, 1))
+        return changed
+
 
 class Funder(Organisation):
-    """National funder: pays yearly allocations that move with population size (001)."""
-
-
-class Commissioner(Organisation):
-    """Holds contracts, monitors quality, terminates and re-procures (002 §22)."""
-
-
-class LocalAuthority(Commissioner):
-    """Co-commissioner of adult social care (002 §17)."""
+    """National funder: pays yearly allocations that move with population size."""
 
 
 class Provider(Organisation):
     """Trusts, the GP federation, voluntary, private and social-care providers, and a prime contractor."""
 
 
+class Commissioner(Organisation):
+    """Holds contracts, grants subcontract permission, reviews quality, terminates and re-procures."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.strikes: dict[str, int] = {}   # contract id -> consecutive years failing quality review
+
+    def permits_subcontract(self, oid: str) -> bool:
+        """Permission to subcontract a provider: refused below the quality bar."""
+        o = self.model.org_by_id.get(oid)
+        return o is None or o.quality >= self.model.p["oversight"]["permission_quality"]
+
+    def review_quality(self, t: int) -> None:
+        """Sustained quality failure ends the contract and the service is re-procured."""
+        m = self.model
+        ov = m.p["oversight"]
+        for c in list(m.network.active()):
+            if not c.info.quality_reviewed:
+                continue
+            o = m.org_by_id[c.payee]
+            if o.failed:
+                continue
+            strikes = self.strikes
+            strikes[c.cid] = strikes.get(c.cid, 0) + 1 if o.quality < ov["quality_threshold"] else 0
+            if strikes[c.cid] >= ov["sustained_years"]:
+                m.results.event(t, "terminated for quality", o.org_id, contract=c.cid)
+                o.fail(t, reason="quality")
+
+    def handle_failure(self, o: Organisation, t: int) -> None:
+        """What a failure means for the contracts: a practice closes; a holder's contracts revert to the
+        commissioner; a provider's services move to a successor after re-procurement."""
+        if o.side == "practice":
+            o.close(t)
+            return
+        if self.model.holder is o:
+            self._take_back_holder_contracts(t)
+        self._appoint_successor(o, t)
+
+    def _take_back_holder_contracts(self, t: int) -> None:
+        """The holder failed: its contracts end and the commissioner contracts with each provider directly."""
+        m = self.model
+        net = m.network
+        std = m.arr["standard_payment"]
+        comm = m.eco["commissioned_by"]["value"]
+        h = m.holder
+        for cid in net.holder_contracts:
+            net.terminate(net[cid], t)
+        for c in net.query(payer=h.org_id):
+            net.terminate(c, t)
+            payee = m.org_by_id[c.payee]
+            if payee.side == "practice":
+                gms = net[f"gms:{payee.org_id}"]
+                net.reactivate(gms, t)
+                net.practice_route[payee.org_id] = gms.cid
+                payee.mode = "outside"
+                continue
+            if not c.info.under_holder or c.info.employment:
+                continue
+            payer = comm[c.services[0]]
+            new = net.add(new_contract(f"std2:{payer}:{payee.org_id}:{t}", "standard", std.get(payee.kind, "block"),
+                                       payer, payee.org_id, value=c.value / max(c.price_factor, 1e-9), start=t,
+                                       services=c.services))
+            net.set_route(c.services, payee.org_id, new.cid)
+            m.finance.procure(new)
+        # the holder's own services go back on a standard contract (a successor takes them if it failed)
+        own = m.care.services_of(h.org_id)
+        by_payer: dict[str, list[str]] = {}
+        for s in own:
+            c = net.funding(s, h.org_id)
+            if c is not None and c.status == "terminated":
+                by_payer.setdefault(comm[s], []).append(s)
+        for payer, ss in by_payer.items():
+            value = sum(m.finance.spend[h.org_id].get(s, 0.0) for s in ss) * m.finance.uplift
+            new = net.add(new_contract(f"std2:{payer}:{h.org_id}:{t}", "standard", std.get(h.kind, "block"), payer,
+                                       h.org_id, value=value, start=t, services=ss))
+            net.set_route(ss, h.org_id, new.cid)
+        net.set_role(h.org_id, "provider")
+        net.holder_contracts = []
+        net.holder = None
+
+    def _appoint_successor(self, o: Organisation, t: int) -> None:
+        """Services of a failed provider move to a successor after re-procurement (interim cost, new
+        contact slot, working capital from the funder); the successor takes the same terms for the rest of
+        the term, with trust to rebuild; fixed-value contracts it receives are re-priced at what the
+        service was costing."""
+        m = self.model
+        net = m.network
+        if not m.care.services_of(o.org_id):
+            return
+        k = sum(1 for x in m.orgs if x.successor_of is not None) + 2
+        new_id = f"{o.org_id}~{k}"
+        succ = m.add_organisation(new_id, o.kind, f"{o.name} (successor)", o.nhs_body, 1.0, o.quality0,
+                                  o.vat_recovers, like=o, role=net.role(o.org_id))
+        succ.successor_of = o.org_id
+        succ.interim_until = t + m.p["failure"]["reprocurement_months"]
+        support = m.p["funding"]["reserve_share"].get(o.kind, 0.03) * o.expected_income
+        m.finance.ledger.transfer(m.funder.idx, succ.idx, support, "support")
+        m.care.transfer_services(o.org_id, new_id)
+        last_cost = o.last_income - o.last_surplus
+        reprice = float(np.clip(last_cost / o.last_income, 1.0, 1.3)) if o.last_income > 0 else 1.0
+        trust = m.p["trust"]["initial"] * 0.8
+        for c in list(net.active()):
+            if o.org_id not in (c.payer, c.payee):
+                continue
+            receives = c.payee == o.org_id
+            value = c.value * (reprice if receives and c.pay.repriced else 1.0)
+            new = net.hand_over(c, t, payer=None if receives else new_id, payee=new_id if receives else None,
+                                value=value, trust=trust)
+            if receives and not m.org_by_id[c.payer].failed:
+                m.finance.procure(new)
+        net.drop_routes(o.org_id)
+        if m.holder is o:
+            net.holder = new_id
+            net.set_role(new_id, "lead")
+
+
+class LocalAuthority(Commissioner):
+    """Co-commissioner of adult social care."""
+
+
 class GPPractice(Organisation):
-    """A practice: GMS/PMS by default; chooses outside / partial / full under an ICP (002 §13)."""
+    """A practice: GMS/PMS by default; under an ICP it chooses outside, partial (Integration Agreement)
+    or full (GMS/PMS suspended, salaried or subcontracted), and may return at break points."""
+
+    INVOLVEMENT = {"outside": 0.0, "partial": 0.5, "full": 1.0}
 
     def __init__(self, *args, list_size: float = 0.0, contract: str = "gms", **kwargs):
         super().__init__(*args, **kwargs)
@@ -73,10 +238,90 @@ class GPPractice(Organisation):
         self.expected_list = float(list_size)
         self.fixed_scale = 1.0
 
+    def decide_participation(self, autonomy: float, u_salaried: float) -> None:
+        """Pick the mode with the best utility: income gain, trust in the lead, cost to autonomy."""
+        m = self.model
+        terms = m.arr["practices"]
+        pp = m.p["participation"]
+        cap = m.p["funding"]["gp_capitation"]
+        trust = m.p["trust"]["initial"]
+        gain = {"outside": 0.0, "partial": terms["integration_fee_per_head"] / cap, "full": terms["full_uplift"]}
+        self.autonomy = float(autonomy)
+        self.expected_list = self.list_size
+        self.fixed_scale = 1.0
+        best, best_u = "outside", 0.0
+        for mode in terms["allowed"]:
+            util = (pp["income_weight"] * gain[mode] + pp["trust_weight"] * (trust - 0.5) * self.INVOLVEMENT[mode]
+                    - pp["autonomy_cost"][mode] * self.autonomy)
+            if util > best_u:
+                best, best_u = mode, util
+        self.mode = best
+        self.salaried = bool(best == "full" and u_salaried < terms["salaried_share"])
 
-AGENT_CLASS = {"funder": Funder, "commissioner": Commissioner, "local_authority": LocalAuthority,
-               "gp_practice": GPPractice}
+    def consider_return(self, t: int) -> None:
+        """Right to return: notice 12 months before a break point, once, when integrated income beats
+        GMS/PMS by too little or trust in the lead is low; the return itself at the break point."""
+        m = self.model
+        terms = m.arr["practices"]
+        if self.failed or m.holder is None or not terms["break_points_months"]:
+            return
+        if self.mode == "full" and not self.returned and self.notice_month is None:
+            for bp in terms["break_points_months"]:
+                if bp - terms["notice_months"] == t:
+                    c = m.network[m.network.practice_route[self.org_id]]
+                    gms_income = m.p["funding"]["gp_capitation"] * self.list_size
+                    gap = 0.0 if self.salaried else (self.last_income - gms_income) / max(gms_income, 1.0)
+                    if gap < m.p["participation"]["return_threshold"] or c.trust < 0.3:
+                        self.notice_month = bp
+                        m.results.event(t, "notice", self.org_id)
+        if self.notice_month is not None and self.notice_month == t:
+            self.return_to_gms(t)
+
+    def return_to_gms(self, t: int) -> None:
+        """GMS/PMS reactivated; most patients stay with the ICP (moved to practices still fully integrated)
+        and funding beyond core GMS/PMS does not come back."""
+        m = self.model
+        net = m.network
+        rng = m.stream("behaviour", 10_000 + t)
+        net.terminate(net[net.practice_route[self.org_id]], t)
+        gms = net[f"gms:{self.org_id}"]
+        net.reactivate(gms, t)
+        net.practice_route[self.org_id] = gms.cid
+        self.mode = "outside"
+        self.returned = True
+        self.notice_month = None
+        others = np.array([q.idx for q in m.practices if q.mode == "full" and not q.failed and q.notice_month is None])
+        k = m.practices.index(self)
+        rows = np.flatnonzero(m.pop.practice == k)
+        stay = rows[rng.random(len(rows)) < m.arr["practices"]["patients_stay_share"]]
+        if len(others) and len(stay):
+            pos = {q.idx: i for i, q in enumerate(m.practices)}
+            m.pop.reregister(stay, rng.choice(np.array([pos[i] for i in others]), size=len(stay)), forget=False)
+        m.update_list_sizes()
+        gms.value = gms.per_capita * self.list_size
+        m.results.event(t, "return", self.org_id)
+        m.refresh_structure()
+
+    def close(self, t: int) -> None:
+        """A failed practice closes: its contracts end and its patients register elsewhere."""
+        m = self.model
+        net = m.network
+        for c in net.query(status=None, where=lambda c: self.org_id in (c.payer, c.payee) and c.status != "terminated"):
+            net.terminate(c, t)
+        rng = m.stream("behaviour", 30_000 + t)
+        k = m.practices.index(self)
+        rows = np.flatnonzero(m.pop.practice == k)
+        alive = np.array([i for i, q in enumerate(m.practices) if not q.failed])
+        if len(alive) and len(rows):
+            w = np.array([m.pop.practice_weights[i] for i in alive])
+            m.pop.reregister(rows, rng.choice(alive, size=len(rows), p=w / w.sum()), forget=True)
+        m.update_list_sizes()
+        self.list_size = 0.0
+
+
+AGENT_CLASS = {"Funder": Funder, "Commissioner": Commissioner, "LocalAuthority": LocalAuthority,
+               "Provider": Provider, "GPPractice": GPPractice}
 
 
 def agent_class(kind: str) -> type[Organisation]:
-    return AGENT_CLASS.get(kind, Provider)
+    return AGENT_CLASS[ORG_KINDS[kind].agent]

@@ -1,96 +1,297 @@
-"""Contracts and the generic builder that turns an arrangement definition into a contract network.
+"""The contract network: one `networkx.MultiDiGraph` (payer -> payee, keyed by contract id) whose edge
+attribute dicts *are* the contracts, a small API to change it, and the generic builder that turns an
+arrangement definition into it.
 
-An arrangement is data (configs/arrangements/*.yaml). One builder reads it: who holds the population
-contract (if anyone), which services it covers, how it pays the providers it subcontracts, whether an
-alliance pools risk, and how each GP practice takes part. No code here branches on an arrangement's name.
+There is no second copy to keep in step: a `Contract` is the attribute dict of its edge, so
+`model.contracts` (the graph) is always current. An arrangement is data (configs/arrangements/*.yaml):
+one builder reads it (who holds the population contract, which services it covers, how it pays the
+providers it subcontracts, whether an alliance pools risk, how each GP practice takes part). Nothing
+here branches on an arrangement's name.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import Callable, Iterator
 
 import networkx as nx
 
+from .kinds import CONTRACT_KINDS, ORG_KINDS, PAYMENT_KINDS, ContractKind, PaymentKind
 from .params import SERVICES
 
-COORDINATING = ("alliance", "prime", "icp", "subcontract", "integration_agreement", "salaried")
+# edge attributes every contract carries (INTERFACE names first), with their defaults
+FIELDS: dict[str, object] = {
+    "cid": "", "kind": "", "payment": "", "payer": "", "payee": "",
+    "value": 0.0,           # £ a year at full population scale times `scale`
+    "start": 0, "end": -1,  # months; end -1 = open-ended
+    "status": "active",     # active, suspended, terminated
+    "services": "",         # comma-separated service keys
+    "pass_through": 0.0,    # share of the payee's variance on this contract the payer absorbs
+    "share": 0.0,           # alliance: agreed share of pooled variance
+    "trust": 0.6,           # relational trust between the parties (coordinating contracts)
+    "price_factor": 1.0,    # tariff contracts: price = national tariff x price_factor
+    "per_capita": 0.0,      # capitation/WPAP/allocation: £ per registered person per year
+    "gp_per_head": 0.0,     # WPAP: £ per patient of fully integrated practices
+    "risk_terms": None,     # holder contracts: corridor / gain-loss terms
+    "procured": False,
+    "note": "",
+    "base_value": 0.0,      # value at the start of its term, before yearly uplifts
+}
 
 
-@dataclass
-class Contract:
-    """One agreement, payer -> payee. Values are £ a year at full population scale times `scale`."""
-    cid: str
-    kind: str
-    payment: str
-    payer: str
-    payee: str
-    value: float = 0.0
-    start: int = 0
-    end: int | None = None
-    status: str = "active"
-    services: tuple[str, ...] = ()
-    price_factor: float = 1.0        # tariff contracts: price = national tariff x price_factor
-    per_capita: float = 0.0          # capitation/WPAP/allocation: £ per registered person per year
-    gp_per_head: float = 0.0         # WPAP: £ per patient of fully integrated practices
-    pass_through: float = 0.0        # share of the payee's variance on this contract the payer absorbs at year end
-    risk_terms: dict | None = None
-    share: float = 0.0               # alliance: agreed share of pooled variance
-    trust: float = 0.6               # relational trust between the parties (partnership contracts)
-    fail_years: int = 0              # consecutive years failing quality review
-    procured: bool = False
-    note: str = ""
-    base_value: float = 0.0          # value at the start of its term, before yearly uplifts
-    year_paid: float = 0.0
-    settled_ytd: float = 0.0         # settlement paid on this contract so far this year           # paid under this contract so far this year (for settlement)
+@lru_cache(maxsize=512)
+def _split(services: str) -> tuple[str, ...]:
+    return tuple(services.split(",")) if services else ()
+
+
+class Contract(dict):
+    """One agreement, payer -> payee: the attribute dict of its edge, with attribute access.
+
+    `end` reads None for an open-ended contract (stored as -1 on the edge) and `services` reads as a
+    tuple (stored comma-separated, as GraphML needs scalars)."""
+    __slots__ = ()
+
+    def __init__(self, *args, **kw):
+        super().__init__(FIELDS)
+        self.update(*args, **kw)
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        prop = type(self).__dict__.get(name)
+        if isinstance(prop, property):
+            prop.fset(self, value)
+        elif name in FIELDS:
+            self[name] = value
+        else:
+            raise AttributeError(f"a contract has no field {name!r}")
+
+    def update(self, *args, **kw):
+        d = dict(*args, **kw)
+        if "end" in d and d["end"] is None:
+            d["end"] = -1
+        if "services" in d and not isinstance(d["services"], str):
+            d["services"] = ",".join(d["services"])
+        if "value" in d:
+            d["value"] = float(d["value"])
+        super().update(d)
+
+    # typed views of the stored values
+    @property
+    def end(self) -> int | None:
+        e = self["end"]
+        return None if e < 0 else e
+
+    @end.setter
+    def end(self, value) -> None:
+        self["end"] = -1 if value is None else int(value)
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return _split(self["services"])
+
+    @services.setter
+    def services(self, value) -> None:
+        self["services"] = value if isinstance(value, str) else ",".join(value)
+
+    @property
+    def value(self) -> float:
+        return self["value"]
+
+    @value.setter
+    def value(self, v) -> None:
+        self["value"] = float(v)
 
     @property
     def active(self) -> bool:
-        return self.status == "active"
+        return self["status"] == "active"
 
-    def edge_attrs(self) -> dict:
-        return {"cid": self.cid, "kind": self.kind, "payment": self.payment, "value": float(self.value),
-                "start": int(self.start), "end": -1 if self.end is None else int(self.end), "status": self.status,
-                "services": ",".join(self.services), "pass_through": float(self.pass_through),
-                "share": float(self.share), "trust": float(self.trust)}
+    @property
+    def info(self) -> ContractKind:
+        return CONTRACT_KINDS[self["kind"]]
 
-
-@dataclass
-class Network:
-    """The built network: contracts by id plus lookup tables the monthly loop uses."""
-    contracts: dict[str, Contract]
-    holder: str | None
-    holder_contracts: list[str]                     # the holder's population contract(s), payer -> holder
-    route: dict[tuple[str, str], str]               # (service, provider id) -> funding contract id
-    practice_route: dict[str, str]                  # practice id -> contract funding its GP services
-    practice_mode: dict[str, str]                   # practice id -> outside / partial / full
-    alliance_members: list[str] = field(default_factory=list)
-    roles: dict[str, str] = field(default_factory=dict)
-    refused: list[str] = field(default_factory=list)   # providers the commissioner refused as subcontractors
+    @property
+    def pay(self) -> PaymentKind:
+        return PAYMENT_KINDS[self["payment"]]
 
 
-def _add(contracts: dict, c: Contract) -> Contract:
-    contracts[c.cid] = c
-    return c
+def new_contract(cid: str, kind: str, payment: str, payer: str, payee: str, **fields) -> Contract:
+    return Contract(cid=cid, kind=kind, payment=payment, payer=payer, payee=payee, **fields)
 
 
-def build_network(economy: dict, arrangement: dict, params: dict, spend: dict[str, dict[str, float]],
-                  practice_modes: dict[str, str], practice_salaried: dict[str, bool], population: float,
-                  practice_lists: dict[str, float], scale: float = 1.0) -> Network:
-    """Build every contract an arrangement implies.
+class ContractGraph(nx.MultiDiGraph):
+    """A MultiDiGraph whose edge attribute dicts are `Contract`s."""
+    edge_attr_dict_factory = Contract
+
+
+class ContractNetwork:
+    """The contract network and the few ways it changes: add, terminate, suspend, reactivate, hand over
+    to a successor; queries by payer, payee, kind and status. Also the routing the builder decides:
+    which contract funds each (service, provider) and each practice's GP services, and the holder."""
+
+    def __init__(self) -> None:
+        self.graph = ContractGraph()
+        self._by_id: dict[str, Contract] = {}     # insertion order; the same objects as the edges
+        self.holder: str | None = None
+        self.holder_contracts: list[str] = []      # the holder's population contract(s)
+        self.route: dict[tuple[str, str], str] = {}    # (service, provider id) -> funding contract id
+        self.practice_route: dict[str, str] = {}       # practice id -> contract funding its GP services
+        self.refused: list[str] = []               # providers the commissioner refused as subcontractors
+        self.version = 0                           # bumped on every structural change
+
+    # ---------------------------------------------------------------- nodes
+    def add_node(self, oid: str, kind: str, nhs_body: bool, label: str, budget: float = 0.0,
+                 role: str = "provider") -> None:
+        self.graph.add_node(oid, kind=kind, role=role, nhs_body=bool(nhs_body), label=label,
+                            budget=float(budget), failed=False)
+
+    def role(self, oid: str) -> str:
+        node = self.graph.nodes.get(oid)
+        return node.get("role", "provider") if node else "provider"
+
+    def set_role(self, oid: str, role: str) -> None:
+        if oid not in self.graph:
+            self.graph.add_node(oid)
+        self.graph.nodes[oid]["role"] = role
+
+    def mark_failed(self, oid: str) -> None:
+        self.graph.nodes[oid]["failed"] = True
+        self.version += 1
+
+    # ---------------------------------------------------------------- contracts
+    def add(self, c: Contract) -> Contract:
+        """Add a contract as an edge; returns the edge's own Contract (use it, not the argument)."""
+        if c.cid in self._by_id:
+            raise ValueError(f"duplicate contract id {c.cid!r}")
+        self.graph.add_edge(c.payer, c.payee, key=c.cid, **c)
+        edge = self.graph.edges[c.payer, c.payee, c.cid]
+        self._by_id[c.cid] = edge
+        self.version += 1
+        return edge
+
+    def __getitem__(self, cid: str) -> Contract:
+        return self._by_id[cid]
+
+    def get(self, cid: str | None) -> Contract | None:
+        return self._by_id.get(cid) if cid else None
+
+    def __contains__(self, cid: str) -> bool:
+        return cid in self._by_id
+
+    def __iter__(self) -> Iterator[Contract]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def active(self) -> Iterator[Contract]:
+        return (c for c in self._by_id.values() if c["status"] == "active")
+
+    def query(self, payer: str | None = None, payee: str | None = None, kind: str | None = None,
+              status: str | None = "active", where: Callable[[Contract], bool] | None = None) -> list[Contract]:
+        """Contracts matching every given criterion (status None = any), in the order they were made."""
+        return [c for c in self._by_id.values()
+                if (payer is None or c["payer"] == payer) and (payee is None or c["payee"] == payee)
+                and (kind is None or c["kind"] == kind) and (status is None or c["status"] == status)
+                and (where is None or where(c))]
+
+    def terminate(self, c: Contract, t: int) -> None:
+        c["status"], c["end"] = "terminated", int(t)
+        self.version += 1
+
+    def suspend(self, c: Contract) -> None:
+        c["status"] = "suspended"
+        self.version += 1
+
+    def reactivate(self, c: Contract, t: int) -> None:
+        c["status"], c["start"] = "active", int(t)
+        self.version += 1
+
+    def hand_over(self, c: Contract, t: int, payer: str | None = None, payee: str | None = None,
+                  **changes) -> Contract:
+        """End `c` and start the same terms between new parties (a successor after a failure): routes,
+        practice routes and the holder's contracts that pointed at `c` now point at the new contract."""
+        new = Contract(c)
+        new.update(cid=f"{c.cid}~{t}", payer=payer or c.payer, payee=payee or c.payee, start=int(t),
+                   status="active", procured=False, base_value=0.0)
+        new.update(changes)
+        self.terminate(c, t)
+        new = self.add(new)
+        for s in c.services:
+            if self.route.get((s, c.payee)) == c.cid:
+                self.route[(s, new.payee)] = new.cid
+        if self.practice_route.get(c.payee) == c.cid:
+            self.practice_route[c.payee] = new.cid
+        if c.cid in self.holder_contracts:
+            self.holder_contracts[self.holder_contracts.index(c.cid)] = new.cid
+        return new
+
+    def funding(self, service: str, oid: str) -> Contract | None:
+        """The contract that funds `service` at provider `oid` (None if none)."""
+        return self.get(self.route.get((service, oid)))
+
+    def set_route(self, services, oid: str, cid: str) -> None:
+        for s in services:
+            self.route[(s, oid)] = cid
+        self.version += 1
+
+    def drop_routes(self, oid: str) -> None:
+        for key in [k for k in self.route if k[1] == oid]:
+            self.route.pop(key)
+        self.version += 1
+
+    def members(self) -> list[Contract]:
+        """Active agreement contracts (the alliance's members)."""
+        return [c for c in self.active() if CONTRACT_KINDS[c["kind"]].agreement]
+
+    def learn_trust(self, outcome: Callable[[str], float], rho: float) -> None:
+        """Relational trust on every coordinating contract learns from the payee's outcome this year
+        (0-1, 0.5 neutral), asymmetrically: good outcomes only raise it, bad ones only lower it."""
+        for c in self.active():
+            if not CONTRACT_KINDS[c["kind"]].coordinating:
+                continue
+            o = outcome(c["payee"])
+            blended = rho * o + (1 - rho) * c["trust"]
+            c["trust"] = float(max(c["trust"], blended) if o >= 0.5 else min(c["trust"], blended))
+
+    def count_contracts(self, payers: set[str] | None = None) -> int:
+        """Contracts in force (one agreement over many parties counts once), optionally by payer."""
+        ids = set()
+        for c in self.active():
+            info = CONTRACT_KINDS[c["kind"]]
+            if info.funding or (payers is not None and c["payer"] not in payers):
+                continue
+            ids.add(c["kind"] if info.agreement else c["cid"])
+        return len(ids)
+
+
+# --------------------------------------------------------------------------- the builder
+def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params: dict,
+                  spend: dict[str, dict[str, float]], practice_modes: dict[str, str],
+                  practice_salaried: dict[str, bool], population: float, practice_lists: dict[str, float],
+                  permits: Callable[[str], bool] | None = None) -> ContractNetwork:
+    """Add every contract an arrangement implies to `net` (whose nodes may already exist).
 
     `spend[org][service]` is the current (baseline) yearly spend on each provider's services at
-    tariff prices; contract values are set from it, as WPAP is set from current spend (002 §23).
+    tariff prices; contract values are set from it, as the Whole Population Annual Payment is set from
+    current spend (NHS England, Draft ICP Contract, 2018). `permits(org)` is the commissioner's
+    decision to allow a provider as a subcontractor where the arrangement needs permission.
     """
     orgs = {o["id"]: o for o in economy["organisations"]}
-    by_kind: dict[str, list[str]] = {}
+    by_side: dict[str, list[str]] = {}
     for o in economy["organisations"]:
-        by_kind.setdefault(o["kind"], []).append(o["id"])
-    funder = by_kind["funder"][0]
-    ccg = by_kind["commissioner"][0]
+        by_side.setdefault(ORG_KINDS[o["kind"]].side, []).append(o["id"])
+    funder = by_side["funder"][0]
+    ccg = next(o["id"] for o in economy["organisations"] if o["kind"] == "commissioner")
     comm_of = economy["commissioned_by"]["value"]
     sp = economy["service_providers"]["value"]
     p = params
     cap = p["funding"]["gp_capitation"]
+    trust0 = p["trust"]["initial"]
 
     holder = None
     if arrangement["holder"]:
@@ -108,132 +309,108 @@ def build_network(economy: dict, arrangement: dict, params: dict, spend: dict[st
             return False
         return comm_of[s] == ccg or pooled_la
 
-    # subcontracting may need the commissioner's permission (001): refused below a quality bar, the
-    # provider's services stay on a direct contract and out of the holder's budget
+    # subcontracting may need the commissioner's permission: refused, the provider's services stay on
+    # a direct contract and out of the holder's budget
     need_permission = arrangement.get("subcontract_permission", False)
-    bar = p["oversight"]["permission_quality"]
-    refused = {oid for oid, o in orgs.items() if need_permission and oid != holder and o.get("quality", 1.0) < bar}
+    refused = {oid for oid in orgs if need_permission and oid != holder and permits is not None and not permits(oid)}
 
-    contracts: dict[str, Contract] = {}
-    route: dict[tuple[str, str], str] = {}
-    roles: dict[str, str] = {}
-    roles[funder] = "funder"
-    for kind in ("commissioner", "local_authority"):
-        for oid in by_kind.get(kind, []):
-            roles[oid] = "commissioner"
-            _add(contracts, Contract(f"alloc:{oid}", "allocation", "allocation", funder, oid))
+    net.set_role(funder, "funder")
+    for oid in by_side.get("commissioner", []):
+        net.set_role(oid, "commissioner")
+        net.add(new_contract(f"alloc:{oid}", "allocation", "allocation", funder, oid))
 
     # providers' services: subcontracted by the holder, delivered by the holder, or contracted directly
     for oid, o in orgs.items():
-        if o["kind"] in ("funder", "commissioner", "local_authority"):
+        if ORG_KINDS[o["kind"]].side in ("funder", "commissioner"):
             continue
         services = [s for s in SERVICES if oid in sp[s]]
-        roles.setdefault(oid, "provider")
+        net.set_role(oid, "provider")
         inside = [s for s in services if holder and in_holder_scope(s) and oid not in refused]
         outside = [s for s in services if s not in inside]
         if inside and oid != holder:
             pay = arrangement["subcontract_payment"].get(o["kind"], "block")
             val = sum(spend[oid][s] for s in inside) * vf * (1 - fee)
-            c = _add(contracts, Contract(f"sub:{oid}", "subcontract", pay, holder, oid, value=val,
-                                         end=None if years is None else 12 * years, services=tuple(inside),
-                                         price_factor=vf * (1 - fee), pass_through=pt if pay != "tariff" else 0.0,
-                                         trust=p["trust"]["initial"]))
-            roles[oid] = "subcontractor"
-            for s in inside:
-                route[(s, oid)] = c.cid
+            c = net.add(new_contract(f"sub:{oid}", "subcontract", pay, holder, oid, value=val,
+                                     end=None if years is None else 12 * years, services=inside,
+                                     price_factor=vf * (1 - fee),
+                                     pass_through=pt if not PAYMENT_KINDS[pay].per_activity else 0.0,
+                                     trust=trust0))
+            net.set_role(oid, "subcontractor")
+            net.set_route(inside, oid, c.cid)
         by_payer: dict[str, list[str]] = {}
         for s in outside:
             by_payer.setdefault(comm_of[s], []).append(s)
         for payer, ss in by_payer.items():
             pay = arrangement["standard_payment"].get(o["kind"], "block")
             val = sum(spend[oid][s] for s in ss)
-            c = _add(contracts, Contract(f"std:{payer}:{oid}", "standard", pay, payer, oid, value=val,
-                                         services=tuple(ss)))
-            for s in ss:
-                route[(s, oid)] = c.cid
+            c = net.add(new_contract(f"std:{payer}:{oid}", "standard", pay, payer, oid, value=val, services=ss))
+            net.set_route(ss, oid, c.cid)
 
     # the holder's population contract(s)
-    holder_contracts: list[str] = []
     if holder:
-        roles[holder] = "lead"
+        net.holder = holder
+        net.set_role(holder, "lead")
         payers: dict[str, list[str]] = {}
         for s in scope:
             if in_holder_scope(s):
                 payers.setdefault(comm_of[s], []).append(s)
         for payer, ss in sorted(payers.items()):
             total = sum(spend[org].get(s, 0.0) for org in spend for s in ss if org not in refused) * vf
-            c = _add(contracts, Contract(f"{hc['kind']}:{payer}", hc["kind"], hc["payment"], payer, holder,
-                                         value=total, end=12 * years, services=tuple(sorted(ss, key=SERVICES.index)),
-                                         per_capita=total / population, risk_terms=hc["risk_terms"],
-                                         trust=p["trust"]["initial"]))
-            holder_contracts.append(c.cid)
-            for s in ss:
-                if holder in sp[s]:
-                    route[(s, holder)] = c.cid
+            c = net.add(new_contract(f"{hc['kind']}:{payer}", hc["kind"], hc["payment"], payer, holder,
+                                     value=total, end=12 * years, services=sorted(ss, key=SERVICES.index),
+                                     per_capita=total / population, risk_terms=hc["risk_terms"], trust=trust0))
+            net.holder_contracts.append(c.cid)
+            net.set_route([s for s in ss if holder in sp[s]], holder, c.cid)
 
     # alliance: one agreement binding the commissioner and the members; members keep their contracts
-    members: list[str] = []
     if arrangement["alliance"]:
         al = arrangement["alliance"]
-        members = list(al["members"])
-        for m in members:
-            _add(contracts, Contract(f"alliance:{m}", "alliance", "none", ccg, m, end=12 * al["contract_years"],
-                                     share=al["risk_shares"].get(m, 0.0), trust=p["trust"]["initial"]))
-            roles[m] = "member"
+        for mem in al["members"]:
+            net.add(new_contract(f"alliance:{mem}", "alliance", "none", ccg, mem, end=12 * al["contract_years"],
+                                 share=al["risk_shares"].get(mem, 0.0), trust=trust0))
+            net.set_role(mem, "member")
 
     # GP practices: GMS/PMS with the commissioner, plus an Integration Agreement, or inside the ICP
-    pt_terms = arrangement["practices"]
-    practice_route: dict[str, str] = {}
+    terms = arrangement["practices"]
     gp_into_holder = 0.0
     for pr in economy["practices"]["list"]:
         pid = pr["id"]
-        roles[pid] = "practice"
+        net.set_role(pid, "practice")
         lst = practice_lists[pid]
         mode = practice_modes.get(pid, "outside")
-        gms = _add(contracts, Contract(f"gms:{pid}", "gms_pms", "capitation", ccg, pid, value=cap * lst,
-                                       per_capita=cap, services=("gp_f2f", "gp_digital"), note=pr["contract"]))
-        practice_route[pid] = gms.cid
+        gms = net.add(new_contract(f"gms:{pid}", "gms_pms", "capitation", ccg, pid, value=cap * lst,
+                                   per_capita=cap, services=("gp_f2f", "gp_digital"), note=pr["contract"]))
+        net.practice_route[pid] = gms.cid
         if mode == "partial":
-            f = pt_terms["integration_fee_per_head"]
-            _add(contracts, Contract(f"ia:{pid}", "integration_agreement", "fee", holder, pid, value=f * lst,
-                                     per_capita=f, trust=p["trust"]["initial"]))
+            f = terms["integration_fee_per_head"]
+            net.add(new_contract(f"ia:{pid}", "integration_agreement", "fee", holder, pid, value=f * lst,
+                                 per_capita=f, trust=trust0))
         elif mode == "full":
-            gms.status = "suspended"
-            per_head = cap * (1 + pt_terms["full_uplift"])
+            gms["status"] = "suspended"
+            per_head = cap * (1 + terms["full_uplift"])
             gp_into_holder += per_head * lst
             if practice_salaried.get(pid, False):
-                c = Contract(f"sal:{pid}", "salaried", "block", holder, pid, value=spend[pid]["gp_total_cost"],
-                             services=("gp_f2f", "gp_digital"), pass_through=1.0, trust=p["trust"]["initial"])
+                c = new_contract(f"sal:{pid}", "salaried", "block", holder, pid, value=spend[pid]["gp_total_cost"],
+                                 services=("gp_f2f", "gp_digital"), pass_through=1.0, trust=trust0)
             else:
-                c = Contract(f"sub:{pid}", "subcontract", "capitation", holder, pid, value=per_head * lst,
-                             per_capita=per_head, services=("gp_f2f", "gp_digital"), trust=p["trust"]["initial"])
-            _add(contracts, c)
-            practice_route[pid] = c.cid
-    if gp_into_holder and holder_contracts:
-        main = contracts[f"{hc['kind']}:{ccg}"]
-        main.value += gp_into_holder
-        main.gp_per_head = cap * (1 + pt_terms["full_uplift"])
-        main.services = tuple(sorted(set(main.services) | {"gp_f2f", "gp_digital"}, key=SERVICES.index))
-
-    return Network(contracts, holder, holder_contracts, route, practice_route, practice_modes, members, roles,
-                   refused=sorted(refused))
-
-
-def to_graph(contracts: dict[str, Contract], nodes: dict[str, dict]) -> nx.MultiDiGraph:
-    """The contract network: nodes are organisations, edges run payer -> payee keyed by contract id."""
-    g = nx.MultiDiGraph()
-    for oid, attrs in nodes.items():
-        g.add_node(oid, **attrs)
-    for c in contracts.values():
-        g.add_edge(c.payer, c.payee, key=c.cid, **c.edge_attrs())
-    return g
+                c = new_contract(f"sub:{pid}", "subcontract", "capitation", holder, pid, value=per_head * lst,
+                                 per_capita=per_head, services=("gp_f2f", "gp_digital"), trust=trust0)
+            net.practice_route[pid] = net.add(c).cid
+    if gp_into_holder and net.holder_contracts:
+        main = net[f"{hc['kind']}:{ccg}"]
+        main.value = main.value + gp_into_holder
+        main["gp_per_head"] = cap * (1 + terms["full_uplift"])
+        main.services = sorted(set(main.services) | {"gp_f2f", "gp_digital"}, key=SERVICES.index)
+    net.refused = sorted(refused)
+    return net
 
 
 def write_graphml(g: nx.MultiDiGraph, path: str | Path) -> None:
-    """GraphML keeps only scalar attributes: convert anything else to text."""
+    """GraphML keeps only scalar attributes: convert anything else to text, leave out empty ones."""
     h = nx.MultiDiGraph()
+    safe = lambda a: {k: (v if isinstance(v, (str, int, float, bool)) else str(v)) for k, v in a.items() if v is not None}
     for n, a in g.nodes(data=True):
-        h.add_node(n, **{k: (v if isinstance(v, (str, int, float, bool)) else str(v)) for k, v in a.items()})
+        h.add_node(n, **safe(a))
     for u, v, k, a in g.edges(keys=True, data=True):
-        h.add_edge(u, v, key=k, **{kk: (vv if isinstance(vv, (str, int, float, bool)) else str(vv)) for kk, vv in a.items()})
+        h.add_edge(u, v, key=k, **safe(a))
     nx.write_graphml(h, str(path))

@@ -1,11 +1,14 @@
-"""Every INTERFACE metric as a pure function of model state (metrics read state; they never change it,
-except the per-person continuity cache that the next month's emergency risk uses).
+"""Results: every INTERFACE metric computed from model state (metrics read state; they never change it),
+the rolling 12-month and cumulative quantities the parts record, events, and the yearly finance records.
+Also the published definitions (Bice-Boxerman continuity, UPC, SECON hand-offs, Gini).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .behaviour import practice_counts
+from collections import defaultdict
+
+from .kinds import PAYMENT_KINDS
 
 METRIC_NAMES = (
     # integration
@@ -81,99 +84,125 @@ def gini(x: np.ndarray) -> float:
     return float(((2 * i - n - 1) * x).sum() / (n * x.sum()))
 
 
-# ------------------------------------------------------------------ model metrics
-def contact_summary(m) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per person over the 12-month window: contacts N, sum of squared counts per organisation, and the
-    number of distinct organisations, with salaried practices counted as the holder (one organisation).
-    N and the sums are kept up to date by the contact window (abm.continuity); only the people of
-    salaried practices are corrected here, merging their practice column into the holder's."""
-    cw = m.pop.contacts
-    n, sq, orgs = cw.total, cw.sumsq, cw.orgs
-    ent = m.entity
-    if m.holder is not None and not (ent == np.arange(len(ent))).all():
-        key = (m.month // 12, m.structure_version, cw.n)
-        if getattr(m, "_merged_rows", (None, None))[0] != key:   # registrations change yearly or on events
-            merged = np.array([ent[pr.idx] != pr.idx for pr in m.practices])
-            m._merged_rows = (key, np.flatnonzero(merged[m.pop.practice]))
-        rows = m._merged_rows[1]
-        if len(rows):
-            w = cw.window
-            h = w[m.slot_of[m.holder.idx]].take(rows).astype(np.int32)
-            p = w[0].take(rows).astype(np.int32)
-            sq = sq.copy()
-            orgs = orgs.copy()
-            sq[rows] += 2 * h * p
-            orgs[rows] -= (h > 0) & (p > 0)
-    return n, sq, orgs
+# ------------------------------------------------------------------ the Results part
+POPULATION_PAYMENTS = tuple(k for k, v in PAYMENT_KINDS.items() if v.population_based)
+NON_CONTRACT_FLOWS = ("allocation", "support", "settlement")
 
 
-def _rolling(m, name: str) -> float:
-    """Sum over the last 12 months, annualised while fewer than 12 have passed."""
-    months = min(m.month, 12)
-    if months == 0:
-        return 0.0
-    return float(m.window12[name].sum()) * 12.0 / months
+class Results:
+    """What the parts record as the month runs, and the metrics read from the state at month end.
 
+    Owns: rolling 12-month windows (`record`, `record_add`), cumulative totals (`add`, `cum`), `events`,
+    the count of `failures`, the yearly finance records and the latest metrics."""
 
-def commissioner_contracts(m) -> int:
-    comms = {m.ccg.org_id} | ({m.la.org_id} if m.la else set())
-    ids = set()
-    for c in m.active_contracts():
-        if c.payer in comms and c.kind != "allocation":
-            ids.add("alliance" if c.kind == "alliance" else c.cid)
-    return len(ids)
+    def __init__(self, model) -> None:
+        self.model = model
+        self.window12: dict[str, np.ndarray] = {}
+        self.cum: defaultdict[str, float] = defaultdict(float)
+        self.events: list[dict] = []
+        self.failures = 0
+        self.year_records: list[dict] = []
+        self.latest: dict = {}
 
+    # ------------------------------------------------------------------ recording
+    def _window(self, name: str) -> np.ndarray:
+        w = self.window12.get(name)
+        if w is None:
+            w = self.window12[name] = np.zeros(12)
+        return w
 
-def contracts_total(m) -> int:
-    ids = set()
-    for c in m.active_contracts():
-        if c.kind != "allocation":
-            ids.add("alliance" if c.kind == "alliance" else c.cid)
-    return len(ids)
+    def record(self, name: str, t: int, value: float) -> None:
+        """Store this month's value of a rolling 12-month quantity."""
+        self._window(name)[t % 12] = value
 
+    def record_add(self, name: str, t: int, value: float) -> None:
+        self._window(name)[t % 12] += value
 
-def compute(m) -> dict:
-    pop = m.pop
-    n = pop.n
-    tot, sq, orgs = contact_summary(m)
-    m.coc_patient, m.coc_valid, coc_mean = continuity(tot, sq)
-    with_contact = int(np.count_nonzero(tot))
-    orgs_pp = float(orgs.sum(dtype=np.int64)) / with_contact if with_contact else 0.0
-    handoffs = _rolling(m, "handoffs")
-    integrated = _rolling(m, "integrated")
-    cost12 = _rolling(m, "cost")
-    flow = m.ledger.month_flow
-    contract_flow = sum(v for k, v in flow.items() if k not in ("allocation", "support", "settlement"))
-    pc = practice_counts(m)
-    provider_side = [o for o in m.orgs if o.kind not in ("funder", "commissioner", "local_authority", "gp_practice")]
-    deficits = np.array([max(-o.last_surplus, 0.0) for o in provider_side])
-    alliance = [c.trust for c in m.active_contracts() if c.kind == "alliance"]
-    out = {
-        "integrated_handoff_share": integrated / handoffs if handoffs > 0 else 0.0,
-        "population_payment_share": (flow["capitation"] + flow["wpap"]) / contract_flow if contract_flow > 0 else 0.0,
-        "prevention_spend_share": _rolling(m, "prevention") / cost12 if cost12 > 0 else 0.0,
-        "gp_practices_integrated": pc["partial"] + pc["full"],
-        "commissioner_contracts": commissioner_contracts(m),
-        "contracts_total": contracts_total(m),
-        "orgs_per_patient": orgs_pp,
-        "continuity_of_care": coc_mean,
-        "handoffs_per_1000": handoffs / n * 1000.0,
-        "transaction_cost_share": _rolling(m, "transaction") / cost12 if cost12 > 0 else 0.0,
-        "provider_failures": m.failures,
-        "loss_gini": gini(deficits),
-        "lead_reserves": m.holder.reserves / m.scale if m.holder else 0.0,
-        "emergency_admissions_per_1000": _rolling(m, "admissions") / n * 1000.0,
-        "cost_per_capita": cost12 / n,
-        "vat_leakage": m.cum["vat"] / m.scale,
-        "health_index": float(pop.health.mean()),
-        "money_balance_error": m.ledger.balance_error(),
-        "gp_outside": pc["outside"], "gp_partial": pc["partial"], "gp_full": pc["full"],
-        "gp_returned": pc["returned"],
-        "population": n / m.scale,
-        "commissioner_reserves": m.ccg.reserves / m.scale,
-        "alliance_trust": float(np.mean(alliance)) if alliance else 0.0,
-    }
-    return out
+    def add(self, name: str, value: float) -> None:
+        """Add to a cumulative total (VAT leaked, procurement, prevention, pass-through)."""
+        self.cum[name] += value
+
+    def total(self, name: str) -> float:
+        return self.cum[name]
+
+    def rolling(self, name: str) -> float:
+        """Sum over the last 12 months, annualised while fewer than 12 have passed."""
+        months = min(self.model.month, 12)
+        if months == 0:
+            return 0.0
+        return float(self._window(name).sum()) * 12.0 / months
+
+    def open_month(self, t: int) -> None:
+        for name in ("transaction", "cost"):
+            self._window(name)[t % 12] = 0.0
+
+    def event(self, t: int, event: str, org: str, **extra) -> None:
+        self.events.append({"month": t, "event": event, "org": org, **extra})
+
+    def failure(self, t: int, org: str, reason: str) -> None:
+        self.failures += 1
+        self.event(t, f"failure ({reason})", org)
+
+    def close_year(self, t: int, income: np.ndarray, cost: np.ndarray) -> None:
+        """One finance record per organisation for the year just closed."""
+        m = self.model
+        year = t // 12 + 1
+        for o in m.orgs:
+            self.year_records.append({
+                "year": year, "org_id": o.org_id, "org_kind": o.kind, "party": m.party(o),
+                "income": float(income[o.idx]), "cost": float(cost[o.idx]),
+                "surplus": float(income[o.idx] - cost[o.idx]), "reserves": o.reserves})
+
+    # ------------------------------------------------------------------ metrics
+    def practice_counts(self) -> dict[str, int]:
+        out = {"outside": 0, "partial": 0, "full": 0, "returned": 0}
+        for pr in self.model.practices:
+            if pr.failed:
+                continue
+            out[pr.mode] += 1
+            out["returned"] += pr.returned
+        return out
+
+    def compute(self) -> dict:
+        """Every metric from the current state (nothing here is read back by the model)."""
+        m = self.model
+        n = m.pop.n
+        care = m.care
+        handoffs = self.rolling("handoffs")
+        integrated = self.rolling("integrated")
+        cost12 = self.rolling("cost")
+        flow = m.finance.ledger.month_flow
+        contract_flow = sum(v for k, v in flow.items() if k not in NON_CONTRACT_FLOWS)
+        pc = self.practice_counts()
+        deficits = np.array([max(-o.last_surplus, 0.0) for o in m.orgs if o.side == "provider"])
+        alliance = [c.trust for c in m.network.members()]
+        commissioners = {o.org_id for o in m.orgs if o.side == "commissioner"}
+        self.latest = {
+            "integrated_handoff_share": integrated / handoffs if handoffs > 0 else 0.0,
+            "population_payment_share": sum(flow[k] for k in POPULATION_PAYMENTS) / contract_flow if contract_flow > 0 else 0.0,
+            "prevention_spend_share": self.rolling("prevention") / cost12 if cost12 > 0 else 0.0,
+            "gp_practices_integrated": pc["partial"] + pc["full"],
+            "commissioner_contracts": m.network.count_contracts(commissioners),
+            "contracts_total": m.network.count_contracts(),
+            "orgs_per_patient": care.orgs_per_patient,
+            "continuity_of_care": care.coc_mean,
+            "handoffs_per_1000": handoffs / n * 1000.0,
+            "transaction_cost_share": self.rolling("transaction") / cost12 if cost12 > 0 else 0.0,
+            "provider_failures": self.failures,
+            "loss_gini": gini(deficits),
+            "lead_reserves": m.holder.reserves / m.scale if m.holder else 0.0,
+            "emergency_admissions_per_1000": self.rolling("admissions") / n * 1000.0,
+            "cost_per_capita": cost12 / n,
+            "vat_leakage": self.total("vat") / m.scale,
+            "health_index": float(m.pop.health.mean()),
+            "money_balance_error": m.finance.ledger.balance_error(),
+            "gp_outside": pc["outside"], "gp_partial": pc["partial"], "gp_full": pc["full"],
+            "gp_returned": pc["returned"],
+            "population": n / m.scale,
+            "commissioner_reserves": m.ccg.reserves / m.scale,
+            "alliance_trust": float(np.mean(alliance)) if alliance else 0.0,
+        }
+        return self.latest
 
 
 def reporters() -> dict:

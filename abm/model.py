@@ -1,32 +1,34 @@
 """ContractingModel: one health economy under one contracting arrangement, one step per month.
 
-The order of a month (also in docs/ODD.md):
-  1. Year start (first month of a year): population change (after year 1), rates, contract values from
-     population, contract ends and re-procurement, GP break points, prevention budget decisions.
-  2. Population: shocks that apply now; prevention investment matures.
-  3. Demand: each person's needs this month (same uniforms under every arrangement).
-  4. Care: episodes routed to providers through the contract network and patient choice; capacity.
-  5. Transitions: referrals and discharges between organisations, integrated or not.
-  6. Costs: delivery, transaction, running costs and VAT leakage.
-  7. Payments: each active contract pays by its payment kind; risk sharing (pass-through, alliance pool)
-     is trued up on year-to-date figures; failures are detected.
-  8. Year end (last month of a year): risk corridors, finance records, trust, quality, oversight.
-  9. Metrics: every INTERFACE metric, collected by the DataCollector.
+The model holds its parts, each owning its state (as Starsim modules do):
+
+- `pop` (abm.patients.Population): every registered person as arrays; ageing, deaths, registrations,
+  rates, health, prevention effect, the 12-month contact window.
+- `network` (abm.contracts.ContractNetwork): the contract network; `model.contracts` is its graph.
+- `care` (abm.care.Care): routing, capacity and waiting, activity, transitions, coordination, continuity.
+- `finance` (abm.finance.Finance): the ledger, costs, payments, allocations and settlement.
+- `prevention` (abm.prevention.Prevention): the yearly prevention plan and its monthly spend.
+- `results` (abm.metrics.Results): rolling and cumulative records, events, finance records, metrics.
+- the organisations: Mesa agents (abm.agents) that make their own decisions.
+
+A month is the ordered list `ContractingModel.PHASES` (docs/ODD.md lists the same names, checked by a
+test). Phases marked yearly do nothing in other months.
 """
 from __future__ import annotations
-
-from collections import defaultdict
 
 import mesa
 import numpy as np
 
-from . import behaviour, care, counter_rng, finance, metrics
+from . import counter_rng, metrics
 from .agents import GPPractice, Organisation, agent_class
-from .contracts import COORDINATING, build_network, to_graph
+from .care import Care
+from .contracts import ContractNetwork, build_network
 from .errors import ConfigError
-from .money import Ledger
+from .finance import Finance
+from .kinds import COORDINATING
 from .params import SERVICES, SHOCK_KINDS, resolve
 from .patients import Population
+from .prevention import Prevention
 
 STREAMS = {"population": 1, "demand": 2, "choice": 3, "behaviour": 4, "shocks": 5}
 PARTY_OF_ROLE = {"funder": "funder", "commissioner": "commissioner", "lead": "lead", "practice": "gp_practices"}
@@ -42,9 +44,229 @@ def _seed_from(rng) -> int:
     raise ConfigError("rng must be an integer seed or a numpy Generator", field="rng", value=rng)
 
 
+# ---------------------------------------------------------------------- the phases of a month
+def _year_start(m) -> bool:
+    return m.month % 12 == 0
+
+
+def _year_end(m) -> bool:
+    return m.month % 12 == 11
+
+
+def open_month(m) -> None:
+    """Monthly: the month's payment flows and rolling cost records start at zero."""
+    m.finance.ledger.start_month()
+    m.results.open_month(m.month)
+
+
+def population_change(m) -> None:
+    """Yearly from year 2: ageing, condition onset, deaths and newborn registrations, practice moves,
+    growth (and shocks to growth and age mix); yearly rates from the new population."""
+    t = m.month
+    if not _year_start(m) or t == 0:
+        return
+    pop = m.pop
+    growth = m.p["population"]["growth_rate"] + m.shock_level("population_growth", t)
+    n_before = pop.n
+    pop.year_change(m.stream("population", 1000 + t // 12), growth, m.shock_level("ageing", t))
+    pop.compute_rates()
+    fresh = np.flatnonzero(pop.fresh)
+    pop.health[fresh] = pop.ref_health[fresh]
+    pop.health[n_before:] = pop.ref_health[n_before:]
+    m.care.population_grew()
+
+
+def registrations(m) -> None:
+    """Yearly: practices' list sizes from this year's registrations."""
+    if _year_start(m):
+        m.update_list_sizes()
+
+
+def initial_procurement(m) -> None:
+    """Month 1 only: a new holder contract and the alliance agreement are procured."""
+    m.finance.initial_procurement(m.month)
+
+
+def gp_break_points(m) -> None:
+    """Yearly: each fully integrated practice weighs the right to return (notice, then return)."""
+    if _year_start(m):
+        for pr in m.practices:
+            pr.consider_return(m.month)
+
+
+def contract_renewal(m) -> None:
+    """Yearly: contracts at the end of their term are renewed (holder contracts re-procured)."""
+    if _year_start(m):
+        m.finance.renew_contracts(m.month)
+
+
+def contract_values(m) -> None:
+    """Yearly: the real-terms uplift; allocations and population payments follow population, capitation
+    follows lists, salaried practices are paid their cost."""
+    if _year_start(m):
+        m.finance.update_contract_values(m.month)
+
+
+def capacity(m) -> None:
+    """Yearly: providers' capacity from expected activity, headroom and the uplift."""
+    if _year_start(m):
+        m.care.plan_capacity(m.finance.exp_units, m.finance.uplift)
+
+
+def settlement_year_start(m) -> None:
+    """Yearly: year-to-date risk-sharing positions start at zero."""
+    if _year_start(m):
+        m.finance.start_settlement_year()
+
+
+def prevention_decision(m) -> None:
+    """Yearly: the decider sets this year's prevention budget and whom it reaches."""
+    m.prevention.decide(m.month)
+
+
+def prevention_maturing(m) -> None:
+    """Monthly: prevention investment becomes effective with a lag and fades."""
+    m.pop.mature_prevention()
+
+
+def demand(m) -> None:
+    """Monthly: each person's needs by service, from draws every arrangement shares."""
+    m.care.demand(m.month)
+
+
+def care_delivery(m) -> None:
+    """Monthly: episodes routed through the contract network and patient choice; capacity and waits;
+    transitions between organisations (coordinated or not); contacts and health."""
+    m.care.deliver(m.month)
+
+
+def delivery_costs(m) -> None:
+    """Monthly: providers' and practices' delivery costs, interim costs of failed providers."""
+    m.finance.delivery_costs(m.month)
+
+
+def prevention_spend(m) -> None:
+    """Monthly: a twelfth of the prevention budget, paid by its decider."""
+    m.prevention.spend(m.month)
+
+
+def transaction_costs(m) -> None:
+    """Monthly: contract management, governance, subcontract management, commissioner running costs."""
+    m.finance.transaction_costs(m.month)
+
+
+def payments(m) -> None:
+    """Monthly: each active contract pays by its payment kind; billing costs; VAT leakage."""
+    m.finance.payments(m.month)
+
+
+def risk_sharing(m) -> None:
+    """Monthly: pass-through and the alliance pool trued up on year-to-date figures."""
+    m.finance.settle_to_date(m.month)
+
+
+def viability(m) -> None:
+    """Monthly: each organisation checks its reserves; one that fails hands its contracts back."""
+    for o in list(m.orgs):
+        o.check_viability(m.month)
+
+
+def year_end_settlement(m) -> None:
+    """Yearly (last month): risk corridors and gain/loss shares on holder contracts."""
+    if _year_end(m):
+        m.finance.settle_year(m.month)
+
+
+def close_accounts(m) -> None:
+    """Yearly (last month): the year's income and cost per organisation, into the finance records."""
+    if not _year_end(m):
+        return
+    inc, cost = m.finance.close_year()
+    for o in m.orgs:
+        o.last_income = float(inc[o.idx])
+        o.last_surplus = float(inc[o.idx] - cost[o.idx])
+    m.results.close_year(m.month, inc, cost)
+
+
+def trust(m) -> None:
+    """Yearly (last month): relational trust on coordinating contracts learns from the payee's result
+    (asymmetric update; Kim 2009); coordination follows trust."""
+    if not _year_end(m):
+        return
+
+    def outcome(oid: str) -> float:
+        o = m.org_by_id[oid]
+        return 0.5 + 0.5 * np.tanh(o.last_surplus / max(abs(o.last_income), 1.0) / 0.02)
+    m.network.learn_trust(outcome, m.p["trust"]["rho"])
+    m.care.refresh_coordination()
+
+
+def provider_review(m) -> None:
+    """Yearly (last month): organisations in deficit cut unit costs; quality drifts with finances."""
+    if not _year_end(m):
+        return
+    changed = False
+    for o in m.orgs:
+        changed |= o.year_review()
+    if changed:
+        m.finance.refresh_var_unit()
+
+
+def quality_review(m) -> None:
+    """Yearly (last month): the commissioner ends contracts after sustained quality failure."""
+    if _year_end(m):
+        m.ccg.review_quality(m.month)
+
+
+def continuity(m) -> None:
+    """Monthly: each person's continuity of care over the last 12 months (next month's risk uses it)."""
+    m.care.update_continuity()
+
+
+def advance_clock(m) -> None:
+    """Monthly: the month ends."""
+    m.month += 1
+
+
+def collect(m) -> None:
+    """Monthly: every metric, recorded by the DataCollector."""
+    m.metrics = m.results.compute()
+    m.datacollector.collect(m)
+
+
 class ContractingModel(mesa.Model):
     """One economy, one arrangement. `rng` is the seed; the same seed gives the same people and the same
     underlying demand draws under every arrangement (common random numbers)."""
+
+    PHASES = (
+        ("open_month", open_month),
+        ("population_change", population_change),
+        ("registrations", registrations),
+        ("initial_procurement", initial_procurement),
+        ("gp_break_points", gp_break_points),
+        ("contract_renewal", contract_renewal),
+        ("contract_values", contract_values),
+        ("capacity", capacity),
+        ("settlement_year_start", settlement_year_start),
+        ("prevention_decision", prevention_decision),
+        ("prevention_maturing", prevention_maturing),
+        ("demand", demand),
+        ("care_delivery", care_delivery),
+        ("delivery_costs", delivery_costs),
+        ("prevention_spend", prevention_spend),
+        ("transaction_costs", transaction_costs),
+        ("payments", payments),
+        ("risk_sharing", risk_sharing),
+        ("viability", viability),
+        ("year_end_settlement", year_end_settlement),
+        ("close_accounts", close_accounts),
+        ("trust", trust),
+        ("provider_review", provider_review),
+        ("quality_review", quality_review),
+        ("advance_clock", advance_clock),
+        ("continuity", continuity),
+        ("collect", collect),
+    )
 
     def __init__(self, arrangement: str = "icp_full", economy=None, rng=None, population_scale: float = 1.0,
                  shocks: list[dict] | None = None, **overrides):
@@ -62,15 +284,11 @@ class ContractingModel(mesa.Model):
         self.arr = self.config["arrangement"]
         self.shocks = self._check_shocks(shocks or [])
         self.month = 0
-        self.year_records: list[dict] = []
-        self.cum = defaultdict(float)           # cumulative quantities for metrics (vat, prevention, ...)
-        self.window12 = defaultdict(lambda: np.zeros(12))  # rolling 12-month sums for metrics
-        self.failures = 0
         self._keys = (None, None)
-        self.events: list[dict] = []            # failures, terminations, returns (for the viz and reports)
         self._setup()
         self.datacollector = mesa.DataCollector(model_reporters=metrics.reporters())
-        self.metrics = metrics.compute(self)
+        continuity(self)
+        self.metrics = self.results.compute()
         self.datacollector.collect(self)
 
     # ------------------------------------------------------------------ set-up
@@ -101,8 +319,7 @@ class ContractingModel(mesa.Model):
             dur = s.get("duration")
             if dur is not None and (not isinstance(dur, int) or dur < 1):
                 raise ConfigError("shock duration must be a whole number of months >= 1", field=f"shocks[{i}].duration", value=dur)
-            out.append({"kind": s["kind"], "month": month, "size": float(size), "duration": dur,
-                        "service": s.get("service")})
+            out.append({"kind": s["kind"], "month": month, "size": float(size), "duration": dur})
         return out
 
     def shock_level(self, kind: str, t: int) -> float:
@@ -123,182 +340,130 @@ class ContractingModel(mesa.Model):
             h = self.arr["holder"]["new"]
             specs.append({**h, "cost_ratio": 1.0, "quality": 0.7, "vat_recovers": None})
         for o in specs:
-            self._add_org(o["id"], o["kind"], o["name"], o["nhs_body"], o.get("cost_ratio", 1.0),
-                          o.get("quality", 0.7), o.get("vat_recovers"))
-        self.practice_ids = [pr["id"] for pr in eco["practices"]["list"]]
+            self._new_agent(o["id"], o["kind"], o["name"], o["nhs_body"], o.get("cost_ratio", 1.0),
+                            o.get("quality", 0.7), o.get("vat_recovers"))
         for pr in eco["practices"]["list"]:
-            self._add_org(pr["id"], "gp_practice", pr["id"], True, 1.0, 0.7, True, list_size=pr["list_size"],
-                          contract=pr["contract"])
-        self.funder = next(o for o in self.orgs if o.kind == "funder")
+            self._new_agent(pr["id"], "gp_practice", pr["id"], True, 1.0, 0.7, True, list_size=pr["list_size"],
+                            contract=pr["contract"])
+        self.funder = next(o for o in self.orgs if o.side == "funder")
         self.ccg = next(o for o in self.orgs if o.kind == "commissioner")
         self.la = next((o for o in self.orgs if o.kind == "local_authority"), None)
-        self.practices: list[GPPractice] = [self.org_by_id[i] for i in self.practice_ids]
-        self.practice_idx = np.array([pr.idx for pr in self.practices])
-        # service -> providers (org indices) and starting shares; "practice" = the registered practice
-        self.service_providers: dict[str, dict[str, float]] = {
-            s: dict(v) for s, v in eco["service_providers"]["value"].items()}
-        # contact slots: 0 = own practice, then one per non-practice organisation (+ spare for successors)
-        self.slot_of = np.zeros(len(self.orgs) + 16, dtype=np.int16)
-        nonprac = [o for o in self.orgs if o.kind != "gp_practice"]
-        for k, o in enumerate(nonprac, start=1):
-            self.slot_of[o.idx] = k
-        self.pop = Population(eco, p, self.scale, self.stream("population", 0), n_slots=len(nonprac) + 1)
+        self.practices: list[GPPractice] = [o for o in self.orgs if o.side == "practice"]
+        self.results = metrics.Results(self)
+        self.care = Care(self)
+        self.pop = Population(eco, p, self.scale, self.stream("population", 0), n_slots=self.care.n_slots)
         self.pop.compute_rates()
         self.pop.health[:] = self.pop.ref_health
-        self.practice_list = np.bincount(self.pop.practice, minlength=len(self.practices)).astype(float)
-        for pr, n in zip(self.practices, self.practice_list):
-            pr.list_size = float(n)
+        self.update_list_sizes()
         # baseline expectations: current spend, costs and capacity
-        finance.set_baseline(self)
+        self.finance = Finance(self)
+        self.finance.set_baseline()
+        self.care.plan_capacity(self.finance.exp_units, 1.0)
         # GP participation decisions, then the contract network
-        behaviour.choose_participation(self)
-        self._build_network()
-        self.ledger = Ledger(len(self.orgs), np.zeros(len(self.orgs)), self.funder.idx)
-        finance.open_reserves(self)
-        finance.set_allocations(self)
-        care.init_state(self)
-        self.year_care = np.zeros(len(self.orgs))
-        self.prev_plan = {"payers": [], "reached": np.empty(0, np.int64), "budget": 0.0}
-        self.alliance_agreed = True
-        self.last_pool = 0.0
-        finance.start_settlement_year(self)
-        self.initial_contracts = self.contracts.copy()
+        rng = self.stream("behaviour", 0)
+        mean = p["participation"]["autonomy_mean"]
+        autonomy = rng.beta(2.0, 2.0 * (1 - mean) / max(mean, 1e-6), size=len(self.practices))
+        salaried_u = rng.random(len(self.practices))
+        for pr, a, u in zip(self.practices, autonomy, salaried_u):
+            pr.decide_participation(a, u)
+        self.network = ContractNetwork()
+        for o in self.orgs:
+            self.network.add_node(o.org_id, o.kind, o.nhs_body, o.name, o.expected_income)
+        build_network(self.network, eco, self.arr, p, self.finance.spend,
+                      {pr.org_id: pr.mode for pr in self.practices}, {pr.org_id: pr.salaried for pr in self.practices},
+                      float(self.pop.n), {pr.org_id: pr.list_size for pr in self.practices},
+                      permits=self.ccg.permits_subcontract)
+        self.refresh_structure()
+        self.finance.open_reserves()
+        self.finance.set_allocations()
+        self.prevention = Prevention(self)
+        self.finance.start_settlement_year()
+        self.initial_contracts = self.network.graph.copy()
         for pr in self.practices:
-            pr.income_before = self.p["funding"]["gp_capitation"] * pr.list_size
+            pr.income_before = p["funding"]["gp_capitation"] * pr.list_size
 
-    def _add_org(self, oid, kind, name, nhs_body, cost_ratio, quality, vat_recovers, **kw) -> Organisation:
-        cls = agent_class(kind)
-        agent = cls(self, oid, kind, name, nhs_body, len(self.orgs), cost_ratio=cost_ratio, quality=quality,
-                    vat_recovers=vat_recovers, **kw)
+    def _new_agent(self, oid, kind, name, nhs_body, cost_ratio, quality, vat_recovers, **kw) -> Organisation:
+        agent = agent_class(kind)(self, oid, kind, name, nhs_body, len(self.orgs), cost_ratio=cost_ratio,
+                                  quality=quality, vat_recovers=vat_recovers, **kw)
         self.orgs.append(agent)
         self.org_by_id[oid] = agent
         return agent
 
-    def _build_network(self) -> None:
-        modes = {pr.org_id: pr.mode for pr in self.practices}
-        salaried = {pr.org_id: pr.salaried for pr in self.practices}
-        lists = {pr.org_id: pr.list_size for pr in self.practices}
-        self.net = build_network(self.eco, self.arr, self.p, self.spend, modes, salaried, float(self.pop.n),
-                                 lists, self.scale)
-        self.holder = self.org_by_id[self.net.holder] if self.net.holder else None
-        self.contracts = to_graph(self.net.contracts, self.node_attrs())
-        self.refresh_structure()
+    def add_organisation(self, oid: str, kind: str, name: str, nhs_body: bool, cost_ratio: float, quality: float,
+                         vat_recovers: bool | None, like: Organisation, role: str = "provider") -> Organisation:
+        """A new organisation during the run (a successor to `like`): every part grows to include it."""
+        org = self._new_agent(oid, kind, name, nhs_body, cost_ratio, quality, vat_recovers)
+        org.expected_cost, org.fixed_cost = like.expected_cost, like.fixed_cost
+        org.expected_income = like.expected_income
+        self.finance.add_organisation(org, like)
+        self.pop.add_organisation(org, like)
+        self.care.add_organisation(org, like)
+        self.network.add_node(oid, kind, nhs_body, name, like.expected_income, role=role)
+        return org
 
-    def node_attrs(self) -> dict[str, dict]:
-        roles = self.net.roles
-        return {o.org_id: {"kind": o.kind, "role": roles.get(o.org_id, "provider"), "nhs_body": o.nhs_body,
-                           "label": o.name, "budget": float(o.expected_income), "failed": o.failed}
-                for o in self.orgs}
+    # ------------------------------------------------------------------ shared lookups
+    @property
+    def contracts(self):
+        """The contract network (networkx.MultiDiGraph, payer -> payee, keyed by contract id)."""
+        return self.network.graph
+
+    @property
+    def holder(self) -> Organisation | None:
+        """The organisation holding the population contract (None without one, or after it failed)."""
+        return self.org_by_id[self.network.holder] if self.network.holder else None
+
+    @property
+    def ledger(self):
+        return self.finance.ledger
 
     def party(self, org: Organisation) -> str:
-        role = self.net.roles.get(org.org_id, "provider")
-        if org.kind == "local_authority":
+        """The finance.parquet party of an organisation: funder, commissioner, lead, providers, gp_practices."""
+        if org.side == "commissioner":
             return "commissioner"
-        return PARTY_OF_ROLE.get(role, "providers")
+        return PARTY_OF_ROLE.get(self.network.role(org.org_id), "providers")
 
-    # ------------------------------------------------------------------ structure caches
+    def update_list_sizes(self) -> None:
+        for pr, n in zip(self.practices, self.pop.list_sizes()):
+            pr.list_size = float(n)
+
     def refresh_structure(self) -> None:
-        """Recompute lookups that depend on the network (after any contract change)."""
-        self.structure_version = getattr(self, "structure_version", 0) + 1
-        care.refresh_routing(self)
-        behaviour.refresh_coverage(self)
-
-    def sync_edge(self, cid: str) -> None:
-        c = self.net.contracts[cid]
-        if self.contracts.has_edge(c.payer, c.payee, key=cid):
-            self.contracts.edges[c.payer, c.payee, cid].update(c.edge_attrs())
-        else:
-            self.contracts.add_edge(c.payer, c.payee, key=cid, **c.edge_attrs())
-
-    def record(self, name: str, t: int, value: float) -> None:
-        """Store this month's value of a rolling 12-month quantity."""
-        self.window12[name][t % 12] = value
-
-    def record_add(self, name: str, t: int, value: float) -> None:
-        self.window12[name][t % 12] += value
-
-    def active_contracts(self):
-        return (c for c in self.net.contracts.values() if c.status == "active")
+        """The contract network changed: recompute the routing and coordination that depend on it."""
+        self.care.refresh()
 
     # ------------------------------------------------------------------ the month
     def step(self) -> None:
-        t = self.month
-        self.ledger.start_month()
-        for name in ("transaction", "cost"):
-            self.window12[name][t % 12] = 0.0
-        if t % 12 == 0:
-            self._year_start(t)
-        self.pop.mature_prevention()
-        counts = care.demand(self, t)
-        care.deliver(self, t, counts)
-        finance.costs(self, t)
-        finance.payments(self, t)
-        finance.settle_to_date(self, t)
-        behaviour.check_failures(self, t)
-        if t % 12 == 11:
-            self._year_end(t)
-        self.month += 1
-        self.metrics = metrics.compute(self)
-        self.datacollector.collect(self)
+        for _name, phase in self.PHASES:
+            phase(self)
 
-    def _year_start(self, t: int) -> None:
-        year = t // 12
-        if year > 0:
-            growth = self.p["population"]["growth_rate"] + self.shock_level("population_growth", t)
-            n_before = self.pop.n
-            self.pop.year_change(self.stream("population", 1000 + year), growth, self.shock_level("ageing", t))
-            self.pop.compute_rates()
-            fresh = np.flatnonzero(self.pop.fresh)
-            self.pop.health[fresh] = self.pop.ref_health[fresh]
-            self.pop.health[n_before:] = self.pop.ref_health[n_before:]
-            care.resize(self)
-        self.practice_list = np.bincount(self.pop.practice, minlength=len(self.practices)).astype(float)
-        for pr, n in zip(self.practices, self.practice_list):
-            pr.list_size = float(n)
-        if t == 0:
-            finance.initial_procurement(self)
-        behaviour.break_points(self, t)
-        finance.renew_contracts(self, t)
-        finance.update_contract_values(self, t)
-        finance.start_settlement_year(self)
-        behaviour.decide_prevention(self, t)
-
-    def _year_end(self, t: int) -> None:
-        finance.settle_year(self, t)
-        inc, cost = self.ledger.close_year()
-        year = t // 12 + 1
-        for o in self.orgs:
-            o.last_income = float(inc[o.idx])
-            o.last_surplus = float(inc[o.idx] - cost[o.idx])
-            self.year_records.append({
-                "year": year, "org_id": o.org_id, "org_kind": o.kind, "party": self.party(o),
-                "income": float(inc[o.idx]), "cost": float(cost[o.idx]), "surplus": float(inc[o.idx] - cost[o.idx]),
-                "reserves": o.reserves})
-        behaviour.year_end(self, t)
+    def run(self, months: int) -> "ContractingModel":
+        for _ in range(months):
+            self.step()
+        return self
 
     # ------------------------------------------------------------------ outputs
     def finance_records(self, include_partial: bool = True) -> list[dict]:
         """One row per organisation per year (and the current part-year when asked)."""
-        rows = list(self.year_records)
+        rows = list(self.results.year_records)
         if include_partial and self.month % 12 != 0:
             year = self.month // 12 + 1
-            inc, cost = self.ledger.year_income, self.ledger.year_cost
+            led = self.finance.ledger
+            inc, cost = led.year_income, led.year_cost
             for o in self.orgs:
                 rows.append({"year": year, "org_id": o.org_id, "org_kind": o.kind, "party": self.party(o),
                              "income": float(inc[o.idx]), "cost": float(cost[o.idx]),
                              "surplus": float(inc[o.idx] - cost[o.idx]), "reserves": o.reserves})
         return rows
 
+    @property
+    def events(self) -> list[dict]:
+        """Failures, terminations, notices and returns, in order (for the viz and reports)."""
+        return self.results.events
+
     def system_cost_total(self) -> float:
-        return self.ledger.system_cost()
+        return self.finance.ledger.system_cost()
 
     def coordinating_contracts(self) -> int:
-        return sum(1 for c in self.active_contracts() if c.kind in COORDINATING)
-
-    def run(self, months: int) -> "ContractingModel":
-        for _ in range(months):
-            self.step()
-        return self
+        return sum(1 for c in self.network.active() if c.kind in COORDINATING)
 
 
 __all__ = ["ContractingModel", "SERVICES"]

@@ -189,6 +189,22 @@ class Population:
     def _baseline_health(age: np.ndarray, ltc: np.ndarray) -> np.ndarray:
         return np.clip(0.95 - 0.06 * ltc - 0.004 * np.maximum(age - 40, 0), 0.15, 1.0).astype(np.float32)
 
+    def add_organisation(self, org=None, like=None) -> None:
+        """A new organisation (a successor) gets its own column in the contact window."""
+        self.add_slots(1)
+
+    def reregister(self, rows: np.ndarray, practices: np.ndarray, forget: bool) -> None:
+        """People `rows` register with `practices` (indices); `forget` ends their history with the old one."""
+        self.practice[rows] = practices
+        if forget:
+            moved = np.zeros(self.n, bool)
+            moved[rows] = True
+            self.contacts.forget(practice=moved)
+
+    def list_sizes(self) -> np.ndarray:
+        """Registered people per practice."""
+        return np.bincount(self.practice, minlength=self.n_practices).astype(float)
+
     def add_slots(self, k: int) -> None:
         """More organisations to count contacts with (a successor provider after a failure)."""
         self.contacts.add_slots(k)

@@ -1,0 +1,108 @@
+"""Prevention and proactive care: who decides a yearly budget, how much, whom it reaches, and its monthly
+spend. The `Prevention` part owns this year's plan (payers, people reached, budget) and whether the
+alliance agreed; the effect on people lives in `Population` (pending and matured investment).
+
+The decider depends on the arrangement (`prevention_holder`): the commissioner keeps a small public-health
+line; a holder invests from the saving it keeps within its remaining term; an alliance needs unanimity.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Prevention:
+    def __init__(self, model) -> None:
+        self.model = model
+        self.p = model.p
+        self.plan = {"payers": [], "reached": np.empty(0, np.int64), "budget": 0.0}
+        self.alliance_agreed = True
+
+    # ------------------------------------------------------------------ incentives
+    def kept_share(self, decider) -> float:
+        """Share of the cost of an avoided emergency admission that lands on the decider (its incentive)."""
+        m = self.model
+        acute_org = m.orgs[m.care.routing["emergency"]["idx"][0]]
+        c = m.network.funding("emergency", acute_org.org_id)
+        if c is None:
+            return 0.0
+        variable = 1 - m.finance.fixed_share[acute_org.idx]
+        if decider is acute_org:
+            # paid per admission: losing an admission loses the tariff but saves only the variable cost
+            return (variable - 1.0) if c.pay.per_activity else variable
+        if c.payer == decider.org_id:
+            if c.pay.per_activity:
+                return 1.0
+            return c.pass_through * variable
+        return 0.0
+
+    def incentive(self, remaining_years: float, kept: float) -> float:
+        """0-1: how much of the maximum budget a holder invests: expected return it keeps inside the term."""
+        pv = self.p["prevention"]
+        lag = pv["lag_months"] / 12.0
+        life = 1.0 / max(pv["decay_per_year"], 1e-6)
+        coverage = np.clip((remaining_years - lag) / life, 0.0, 1.0)
+        return float(np.clip(pv["expected_return"] * max(kept, 0.0) * coverage, 0.0, 1.0))
+
+    # ------------------------------------------------------------------ the yearly decision
+    def decide(self, t: int) -> None:
+        """Year start: the decider sets this year's budget; the people it reaches are chosen."""
+        if t % 12:
+            return
+        m = self.model
+        pv = self.p["prevention"]
+        who = m.arr["prevention_holder"]
+        payers: list[tuple[int, float]] = []
+        budget = 0.0
+        if who == "commissioner":
+            budget = pv["public_health_share"] * m.network[f"alloc:{m.ccg.org_id}"].value
+            payers = [(m.ccg.idx, budget)]
+        elif who == "holder" and m.holder and not m.holder.failed:
+            c = m.network[m.network.holder_contracts[0]]
+            if c.status == "active":
+                remaining = (c.end - t) / 12.0 if c.end is not None else 10.0
+                budget = pv["budget_share"] * c.value * self.incentive(remaining, self.kept_share(m.holder))
+                payers = [(m.holder.idx, budget)]
+        elif who == "alliance":
+            members = m.network.members()
+            al = m.arr["alliance"]
+            agree = all(c.trust >= al["unanimity_trust"] for c in members) if al["unanimity"] else True
+            self.alliance_agreed = agree
+            if members and agree:
+                remaining = (members[0].end - t) / 12.0 if members[0].end is not None else 10.0
+                total = sum(m.org_by_id[c.payee].expected_income for c in members)
+                budget = pv["budget_share"] * total * self.incentive(remaining, al["pool_fraction"])
+                # the commissioner funds its risk share; members the rest, in proportion to their budgets
+                s_c = al["risk_shares"].get(m.ccg.org_id, 0.0)
+                payers = [(m.ccg.idx, budget * s_c)] + [
+                    (m.org_by_id[c.payee].idx, budget * (1 - s_c) * m.org_by_id[c.payee].expected_income / total)
+                    for c in members]
+        self.plan = {"payers": payers, "reached": self._reach(t, budget), "budget": budget}
+
+    def _reach(self, t: int, budget: float) -> np.ndarray:
+        """Population health analytics: the highest predicted risk first, or an even spread."""
+        if budget <= 0:
+            return np.empty(0, np.int64)
+        m = self.model
+        pv = self.p["prevention"]
+        n = m.pop.n
+        k = max(1, int(pv["reach_share"] * n))
+        if pv["targeting"] == "risk":
+            score = m.pop.risk_score()
+            return np.argpartition(-score, k - 1)[:k]
+        rng = m.stream("behaviour", 20_000 + t)
+        return rng.choice(n, size=k, replace=False)
+
+    # ------------------------------------------------------------------ the monthly spend
+    def spend(self, t: int) -> None:
+        """A twelfth of the budget each month, paid by whoever decided it, invested in the people reached."""
+        m = self.model
+        led = m.finance.ledger
+        prev = 0.0
+        for idx, amount in self.plan["payers"]:
+            led.spend(idx, amount / 12.0, "care")
+            prev += amount / 12.0
+        if prev:
+            m.pop.invest(self.plan["reached"], prev)
+        m.results.add("prevention", prev)
+        m.results.record("prevention", t, prev)
+        m.results.record_add("cost", t, prev)
