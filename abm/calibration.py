@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import care
 from .model import ContractingModel
 from .patients import dense
 
@@ -39,7 +38,7 @@ def calibrate(months: int = 12, scale: float = 0.25, seed: int = 1) -> pd.DataFr
     gp = gp_ltc = adm = adm_top = bed = bed_ltc = op = 0.0
     for _ in range(months):
         t = m.month
-        counts = care.demand(m, t)
+        counts = m.care.demand(t)
         n = pop.n
         g = (dense(n, *counts["gp_f2f"]) + dense(n, *counts["gp_digital"])).astype(float)
         e = dense(n, *counts["emergency"]).astype(float)

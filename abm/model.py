@@ -77,7 +77,7 @@ def population_change(m) -> None:
 
 
 def registrations(m) -> None:
-    """Yearly: practices' list sizes from this year's registrations."""
+    """Yearly (first month): practices' list sizes from this year's registrations."""
     if _year_start(m):
         m.update_list_sizes()
 
@@ -88,39 +88,39 @@ def initial_procurement(m) -> None:
 
 
 def gp_break_points(m) -> None:
-    """Yearly: each fully integrated practice weighs the right to return (notice, then return)."""
+    """Yearly (first month): each fully integrated practice weighs the right to return (notice, then return)."""
     if _year_start(m):
         for pr in m.practices:
             pr.consider_return(m.month)
 
 
 def contract_renewal(m) -> None:
-    """Yearly: contracts at the end of their term are renewed (holder contracts re-procured)."""
+    """Yearly (first month): contracts at the end of their term are renewed (holder contracts re-procured)."""
     if _year_start(m):
         m.finance.renew_contracts(m.month)
 
 
 def contract_values(m) -> None:
-    """Yearly: the real-terms uplift; allocations and population payments follow population, capitation
+    """Yearly (first month): the real-terms uplift; allocations and population payments follow population, capitation
     follows lists, salaried practices are paid their cost."""
     if _year_start(m):
         m.finance.update_contract_values(m.month)
 
 
 def capacity(m) -> None:
-    """Yearly: providers' capacity from expected activity, headroom and the uplift."""
+    """Yearly (first month): providers' capacity from expected activity, headroom and the uplift."""
     if _year_start(m):
         m.care.plan_capacity(m.finance.exp_units, m.finance.uplift)
 
 
 def settlement_year_start(m) -> None:
-    """Yearly: year-to-date risk-sharing positions start at zero."""
+    """Yearly (first month): year-to-date risk-sharing positions start at zero."""
     if _year_start(m):
         m.finance.start_settlement_year()
 
 
 def prevention_decision(m) -> None:
-    """Yearly: the decider sets this year's prevention budget and whom it reaches."""
+    """Yearly (first month): the decider sets this year's prevention budget and whom it reaches."""
     m.prevention.decide(m.month)
 
 

@@ -11,6 +11,8 @@ from .params import default_parameters, flatten, load_arrangement, ARRANGEMENTS
 
 BEGIN = "<!-- BEGIN GENERATED PARAMETERS (python -m abm.odd) -->"
 END = "<!-- END GENERATED PARAMETERS -->"
+PHASES_BEGIN = "<!-- BEGIN GENERATED PHASES (python -m abm.odd) -->"
+PHASES_END = "<!-- END GENERATED PHASES -->"
 ODD = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
 
 
@@ -53,11 +55,28 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def render_phases() -> str:
+    """The month as `ContractingModel.PHASES` runs it: name, when it runs and what it does (docstrings)."""
+    from .model import ContractingModel
+    lines = [PHASES_BEGIN, "", "| # | phase | runs | what it does |", "|---|---|---|---|"]
+    for i, (name, fn) in enumerate(ContractingModel.PHASES, start=1):
+        doc = " ".join((fn.__doc__ or "").split())
+        when, _, what = doc.partition(": ")
+        lines.append(f"| {i} | `{name}` | {when} | {what.replace('|', '/')} |")
+    lines += ["", PHASES_END]
+    return "\n".join(lines)
+
+
+def _replace(text: str, begin: str, end_marker: str, block: str) -> str:
+    start, end = text.index(begin), text.index(end_marker) + len(end_marker)
+    return text[:start] + block + text[end:]
+
+
 def update(path: Path = ODD) -> bool:
-    """Rewrite the generated block; True when the file changed."""
+    """Rewrite the generated blocks; True when the file changed."""
     text = path.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    new = text[:start] + render() + text[end:]
+    new = _replace(text, BEGIN, END, render())
+    new = _replace(new, PHASES_BEGIN, PHASES_END, render_phases())
     if new != text:
         path.write_text(new)
         return True

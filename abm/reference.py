@@ -60,7 +60,7 @@ class PatientAgent(mesa.Agent):
         src = model.source.pop
         self.band = int(src.band[row])
         self.practice = int(src.practice[row])
-        self.practice_org = int(model.source.practice_idx[self.practice])
+        self.practice_org = int(model.source.care.practice_idx[self.practice])
         self.rates = {key: float(src.rate[key][row]) for key in DEMAND}
         self.ref_health = float(src.ref_health[row])
         self.base_health = float(src.base_health[row])
@@ -222,12 +222,12 @@ class ReferenceModel(mesa.Model):
         self.surge = 1.0
         # routing as plain lists
         self.routing = {s: {"idx": [int(i) for i in r["idx"]], "practice_share": float(r["practice_share"])}
-                        for s, r in source.routing.items()}
-        self.slot_of = [int(x) for x in source.slot_of]
-        self.entity = [int(x) for x in source.entity]
-        self.coverage = [[float(x) for x in row] for row in source.coverage]
-        self.acute = int(source.routing["emergency"]["idx"][0])
-        self.digital_share = [float(x) for x in source.practice_digital]
+                        for s, r in source.care.routing.items()}
+        self.slot_of = [int(x) for x in source.care.slot_of]
+        self.entity = [int(x) for x in source.care.entity]
+        self.coverage = [[float(x) for x in row] for row in source.care.coverage]
+        self.acute = int(source.care.routing["emergency"]["idx"][0])
+        self.digital_share = [float(x) for x in source.care.practice_digital]
         self.cum, self.choice_factor, self.rationing, self.wait_frac = {}, {}, {}, {}
         self._month_inputs()
         for row in range(source.pop.n):
@@ -241,14 +241,14 @@ class ReferenceModel(mesa.Model):
         for s in care.S:
             if s not in self.routing or not self.routing[s]["idx"] or s.startswith("gp_"):
                 continue
-            shares = care._choice_shares(src, s)
+            shares = src.care.choice_shares(s)
             cum, acc = [], 0.0
             for x in shares:
                 acc += float(x)
                 cum.append(acc)
             cum[-1] = 1.0 + 1e-6
             self.cum[s] = cum
-            resp = src.routing[s]["resp"]
+            resp = src.care.routing[s]["resp"]
             self.choice_factor[s] = float((shares * resp).sum())
             if s in care.CHOICE_SERVICES:
                 self.rationing[s] = avoid * float(((1.0 - resp).clip(0) * shares).sum())

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from abm import ContractingModel
-from abm import behaviour
 from abm.params import SERVICES
 
 NO_FAIL = {"failure__threshold": -100.0}
@@ -28,7 +27,7 @@ def test_longer_contracts_invest_more_in_prevention():
     spend = {}
     for years in (3, 10):
         spend[years] = sum(ContractingModel("icp_full", rng=s, population_scale=0.02,
-                                            arrangement__contract__contract_years=years, **NO_FAIL).run(36).cum["prevention"]
+                                            arrangement__contract__contract_years=years, **NO_FAIL).run(36).results.cum["prevention"]
                            for s in SEEDS)
     assert spend[10] > 3 * spend[3] > 0 or (spend[3] == 0 < spend[10])
 
@@ -39,7 +38,7 @@ def test_targeting_by_risk_beats_even_spread_at_equal_spend():
         ms = [ContractingModel("icp_full", rng=s, population_scale=0.05, prevention__budget_share=0.05,
                                prevention__targeting=targeting, **NO_FAIL).run(60) for s in SEEDS]
         out[targeting] = (np.mean([m.datacollector.get_model_vars_dataframe()["emergency_admissions_per_1000"].iloc[-24:].mean()
-                                   for m in ms]), sum(m.cum["prevention"] for m in ms))
+                                   for m in ms]), sum(m.results.cum["prevention"] for m in ms))
     assert out["risk"][1] == pytest.approx(out["even"][1], rel=1e-9)        # equal spend
     assert out["risk"][0] < out["even"][0] * 0.97                           # clearly fewer admissions
 
@@ -58,10 +57,10 @@ def test_prevention_works_with_a_lag():
 def test_tariff_paid_acute_has_no_prevention_incentive():
     m = ContractingModel("fragmented", rng=1, population_scale=0.01)
     acute = m.org_by_id["dgft"]
-    assert behaviour.kept_share(m, acute) < 0
-    assert behaviour.incentive(m, 10.0, behaviour.kept_share(m, acute)) == 0.0
+    assert m.prevention.kept_share(acute) < 0
+    assert m.prevention.incentive(10.0, m.prevention.kept_share(acute)) == 0.0
     pp = ContractingModel("prime_provider", rng=1, population_scale=0.01)
-    assert behaviour.kept_share(pp, pp.org_by_id["dgft"]) > 0     # the same trust as capitated prime provider
+    assert pp.prevention.kept_share(pp.org_by_id["dgft"]) > 0     # the same trust as capitated prime provider
 
 
 def test_fragmented_prevention_is_only_the_small_public_health_line(run_model):
@@ -73,7 +72,7 @@ def test_fragmented_prevention_is_only_the_small_public_health_line(run_model):
 def test_icp_contract_shifts_gp_contacts_to_digital_and_cuts_cost(run_model):
     frag, icp = run_model("fragmented", 7, 13), run_model("icp_partial", 7, 13)
     def digital_share(m):
-        u = m.units[m.practice_idx]
+        u = m.care.units[m.care.practice_idx]
         return u[:, 1].sum() / u[:, :2].sum()
     assert digital_share(icp) > digital_share(frag) + 0.08
     same = ContractingModel("icp_partial", rng=7, population_scale=0.02, digital__icp_share=0.10).run(13)
@@ -85,7 +84,7 @@ def test_icp_contract_shifts_gp_contacts_to_digital_and_cuts_cost(run_model):
 def test_tariff_raises_elective_activity_population_payment_lowers_it():
     def elective(arr, **kw):
         ms = [ContractingModel(arr, rng=s, population_scale=0.03, **NO_FAIL, **kw).run(12) for s in SEEDS]
-        return np.mean([m.units[:, SERVICES.index("elective")].sum() for m in ms])
+        return np.mean([m.care.units[:, SERVICES.index("elective")].sum() for m in ms])
     frag = elective("fragmented")
     icp = elective("icp_full")
     flat = elective("fragmented", payment_response__tariff_activity=0.0)
@@ -95,7 +94,7 @@ def test_tariff_raises_elective_activity_population_payment_lowers_it():
 def test_rationing_when_capacity_binds():
     loose = ContractingModel("fragmented", rng=1, population_scale=0.03, **NO_FAIL).run(12)
     tight = ContractingModel("fragmented", rng=1, population_scale=0.03, costs__capacity_headroom=0.85, **NO_FAIL).run(12)
-    assert tight.backlog.sum() > 10 * max(loose.backlog.sum(), 1.0)
+    assert tight.care.backlog.sum() > 10 * max(loose.care.backlog.sum(), 1.0)
     assert tight.metrics["health_index"] < loose.metrics["health_index"]
 
 
@@ -127,7 +126,7 @@ def test_returning_practices_end_with_lower_income():
             income[r["org_id"]] = r["income"]
     for p in returned:
         assert income[p.org_id] < 0.8 * p.income_before, p
-        assert m.net.contracts[f"gms:{p.org_id}"].status == "active"
+        assert m.network[f"gms:{p.org_id}"].status == "active"
     assert m.metrics["gp_returned"] == len(returned)
     # notice is given 12 months ahead of the two-year break point
     notices = [e["month"] for e in m.events if e["event"] == "notice"]
@@ -156,11 +155,11 @@ def test_low_trust_raises_governance_cost_and_lowers_integration():
 def test_alliance_decisions_need_unanimity():
     lo = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.3, **NO_FAIL).run(13)
     hi = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.6, **NO_FAIL).run(13)
-    assert lo.cum["prevention"] == 0 and not lo.alliance_agreed
-    assert hi.cum["prevention"] > 0
+    assert lo.results.cum["prevention"] == 0 and not lo.prevention.alliance_agreed
+    assert hi.results.cum["prevention"] > 0
     anyway = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.3,
                               arrangement__alliance__unanimity=False, **NO_FAIL).run(13)
-    assert anyway.cum["prevention"] > 0
+    assert anyway.results.cum["prevention"] > 0
 
 
 # ---------------------------------------------------------------- 6. patient choice
@@ -175,11 +174,10 @@ def test_choice_moves_elective_activity_and_money_away_from_the_lead():
 
 def test_long_waits_push_choice_elsewhere():
     m = ContractingModel("fragmented", rng=1, population_scale=0.03, **NO_FAIL)
-    from abm.care import _choice_shares
-    before = _choice_shares(m, "elective").copy()
-    m.backlog[m.org_by_id["dgft"].idx, 4] = 3 * m.capacity[m.org_by_id["dgft"].idx, 4]
-    after = _choice_shares(m, "elective")
-    i = list(m.routing["elective"]["idx"]).index(m.org_by_id["dgft"].idx)
+    before = m.care.choice_shares("elective").copy()
+    m.care.backlog[m.org_by_id["dgft"].idx, 4] = 3 * m.care.capacity[m.org_by_id["dgft"].idx, 4]
+    after = m.care.choice_shares("elective")
+    i = list(m.care.routing["elective"]["idx"]).index(m.org_by_id["dgft"].idx)
     assert after[i] < before[i] - 0.2
 
 
@@ -191,7 +189,7 @@ def test_sustained_quality_failure_terminates_and_reprocures():
     m.run(25)
     assert any(e["event"] == "terminated for quality" and e["org"] == "bcpft" for e in m.events)
     assert mh.failed and any(o.successor_of == "bcpft" for o in m.orgs)
-    assert m.cum["procurement"] > 0
+    assert m.results.cum["procurement"] > 0
     assert all(d["status"] == "terminated" for _, v, d in m.contracts.in_edges("bcpft", data=True) if d["kind"] != "allocation")
 
 
@@ -199,10 +197,10 @@ def test_icp_subcontracting_needs_permission():
     ok = ContractingModel("icp_partial", rng=1, population_scale=0.01)
     refused = ContractingModel("icp_partial", rng=1, population_scale=0.01, oversight__permission_quality=0.69)
     # bcpft (quality 0.68) is refused: it keeps a direct contract with the commissioner
-    assert "bcpft" not in ok.net.refused and "bcpft" in refused.net.refused
-    assert refused.net.route[("mental_health", "bcpft")].startswith("std:")
-    assert ok.net.route[("mental_health", "bcpft")].startswith("sub:")
-    v = lambda m: m.net.contracts[m.net.holder_contracts[0]].value
+    assert "bcpft" not in ok.network.refused and "bcpft" in refused.network.refused
+    assert refused.network.route[("mental_health", "bcpft")].startswith("std:")
+    assert ok.network.route[("mental_health", "bcpft")].startswith("sub:")
+    v = lambda m: m.network[m.network.holder_contracts[0]].value
     assert v(refused) < v(ok)
 
 
@@ -224,7 +222,7 @@ def test_failure_ends_contracts_and_holder_failure_cascades():
 def test_failure_disrupts_continuity():
     m = ContractingModel("fragmented", rng=1, population_scale=0.02, **NO_FAIL).run(12)
     before = m.metrics["orgs_per_patient"]
-    behaviour.fail(m, m.org_by_id["dchs"], m.month)
+    m.org_by_id["dchs"].fail(m.month)
     m.run(6)
     assert m.metrics["orgs_per_patient"] > before      # patients now also see the successor
 
@@ -247,10 +245,10 @@ def test_shock_timing_and_duration():
 def test_successor_takes_over_the_rest_of_the_term():
     """A re-procured contract runs to the original end date, not one cut short at the failure."""
     m = ContractingModel("prime_provider", rng=1, population_scale=0.02, **NO_FAIL).run(12)
-    old = m.net.contracts["sub:bcpft"]
+    old = m.network["sub:bcpft"]
     end = old.end
-    behaviour.fail(m, m.org_by_id["bcpft"], m.month)
-    new = next(c for c in m.net.contracts.values() if c.payee.startswith("bcpft~") and c.kind == "subcontract")
+    m.org_by_id["bcpft"].fail(m.month)
+    new = next(c for c in m.network if c.payee.startswith("bcpft~") and c.kind == "subcontract")
     assert old.status == "terminated" and old.end == 12
     assert new.status == "active" and new.end == end == 60 and new.start == 12
     assert new.pass_through == old.pass_through and new.services == old.services

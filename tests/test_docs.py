@@ -17,8 +17,21 @@ def test_odd_names_every_metric_and_parameter_group():
     text = (ROOT / "docs" / "ODD.md").read_text()
     for name in METRIC_NAMES:
         assert f"`{name}`" in text, name
-    for phase in ("Year start", "Demand", "Care", "Transitions", "Costs", "Payments", "Year end", "Metrics"):
-        assert phase in text and phase in model.__doc__, phase
+
+
+def test_odd_phase_list_is_the_model_phase_list():
+    """The process overview in the ODD is generated from ContractingModel.PHASES and must match it."""
+    text = (ROOT / "docs" / "ODD.md").read_text()
+    start, end = text.index(odd.PHASES_BEGIN), text.index(odd.PHASES_END) + len(odd.PHASES_END)
+    assert text[start:end] == odd.render_phases(), "run: python -m abm.odd"
+    listed = [line.split("`")[1] for line in text[start:end].splitlines() if line.startswith("| ") and "`" in line]
+    assert listed == [name for name, _ in model.ContractingModel.PHASES]
+
+
+def test_every_phase_says_when_it_runs():
+    for name, fn in model.ContractingModel.PHASES:
+        when = (fn.__doc__ or "").split(":")[0].strip()
+        assert when.startswith(("Monthly", "Yearly", "Month 1 only")), (name, when)
 
 
 def test_every_default_parameter_is_sourced():

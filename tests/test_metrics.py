@@ -61,9 +61,9 @@ def test_salaried_practices_count_as_the_holder_in_continuity():
     """Contacts with a salaried practice and with its ICP are contacts with one organisation."""
     m = ContractingModel("icp_full", rng=3, population_scale=0.02, arrangement__practices__salaried_share=1.0).run(13)
     w = m.pop.window.T.astype(np.int64).copy()
-    merged = np.array([m.entity[p.idx] != p.idx for p in m.practices])[m.pop.practice]
+    merged = np.array([m.care.entity[p.idx] != p.idx for p in m.practices])[m.pop.practice]
     assert merged.any()
-    h = m.slot_of[m.holder.idx]
+    h = m.care.slot_of[m.holder.idx]
     w[merged, h] += w[merged, 0]
     w[merged, 0] = 0
     assert m.metrics["continuity_of_care"] == pytest.approx(np.nanmean(bice_boxerman(w)))
@@ -99,5 +99,5 @@ def test_lead_reserves_only_where_there_is_a_lead(arr, run_model):
 
 def test_cost_per_capita_is_the_ledgers_system_cost(run_model):
     m = run_model("icp_full", 7, 12)
-    assert m.window12["cost"].sum() == pytest.approx(m.system_cost_total(), rel=1e-9)
+    assert m.results.window12["cost"].sum() == pytest.approx(m.system_cost_total(), rel=1e-9)
     assert m.metrics["cost_per_capita"] == pytest.approx(m.system_cost_total() / m.pop.n, rel=1e-9)

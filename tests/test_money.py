@@ -32,7 +32,7 @@ def test_conservation_survives_failures_and_successors():
     # force failures: a thin threshold and a large cost shock
     m = ContractingModel("prime_contractor", rng=2, population_scale=0.02, failure__threshold=0.0,
                          shocks=[{"kind": "cost_inflation", "month": 2, "size": 0.15}]).run(30)
-    assert m.failures >= 1
+    assert m.results.failures >= 1
     assert m.ledger.balance_error() < 1.0
 
 
@@ -118,7 +118,7 @@ def test_population_payment_share_reflects_payment_kinds(run_model):
 
 def test_transaction_costs_include_procurement_of_new_contracts(run_model):
     frag, icp = run_model("fragmented", 7, 13), run_model("icp_full", 7, 13)
-    assert frag.cum["procurement"] == 0 and icp.cum["procurement"] > 0
+    assert frag.results.cum["procurement"] == 0 and icp.results.cum["procurement"] > 0
 
 
 def test_capitation_holder_absorbs_activity_growth_tariff_commissioner_does():
@@ -141,6 +141,6 @@ def test_population_growth_absorbed_through_allocations():
                             "size": 0.05}], **NO_FAIL).run(25)
     assert grow.pop.n > base.pop.n
     assert party_results(grow)["funder"] < party_results(base)["funder"]   # funder pays more
-    icp_b = base.net.contracts[base.net.holder_contracts[0]].value
-    icp_g = grow.net.contracts[grow.net.holder_contracts[0]].value
+    icp_b = base.network[base.network.holder_contracts[0]].value
+    icp_g = grow.network[grow.network.holder_contracts[0]].value
     assert icp_g / icp_b == pytest.approx(grow.pop.n / base.pop.n, rel=0.02)

@@ -69,7 +69,7 @@ def test_prime_holds_every_in_scope_providers_subcontract(arr):
     for o in providers(m):
         if o.org_id == holder:
             continue
-        services = {s for s, sh in m.service_providers.items() if o.org_id in sh}
+        services = {s for s, sh in m.care.service_providers.items() if o.org_id in sh}
         commissioned_by_ccg = {s for s in services if m.eco["commissioned_by"]["value"][s] == m.ccg.org_id}
         if services & scope & commissioned_by_ccg:
             assert o.org_id in subs, o
@@ -80,10 +80,10 @@ def test_prime_holds_every_in_scope_providers_subcontract(arr):
 def test_prime_contractor_delivers_nothing_prime_provider_delivers_some():
     pc = ContractingModel("prime_contractor", rng=1, population_scale=0.01)
     pp = ContractingModel("prime_provider", rng=1, population_scale=0.01)
-    assert not any(pc.holder.org_id in sh for sh in pc.service_providers.values())
+    assert not any(pc.holder.org_id in sh for sh in pc.care.service_providers.values())
     assert pc.holder.kind == "prime_contractor" and not pc.holder.nhs_body
-    own = [s for s, sh in pp.service_providers.items() if pp.holder.org_id in sh]
-    assert own and all(pp.net.route[(s, pp.holder.org_id)] == pp.net.holder_contracts[0] for s in own
+    own = [s for s, sh in pp.care.service_providers.items() if pp.holder.org_id in sh]
+    assert own and all(pp.network.route[(s, pp.holder.org_id)] == pp.network.holder_contracts[0] for s in own
                        if s in pp.arr["contract"]["scope"])
 
 
@@ -132,8 +132,8 @@ def test_single_holder_collapses_commissioners_provider_contracts():
 def test_arrangement_builder_has_no_arrangement_branches():
     """Arrangements are data: the builder and model never test an arrangement's name."""
     import inspect
-    import abm.behaviour, abm.care, abm.contracts, abm.finance, abm.model
-    for mod in (abm.contracts, abm.care, abm.finance, abm.behaviour, abm.model):
+    import abm.agents, abm.care, abm.contracts, abm.finance, abm.model, abm.prevention
+    for mod in (abm.contracts, abm.care, abm.finance, abm.agents, abm.prevention, abm.model):
         src = inspect.getsource(mod)
         for key in ("\"icp_full\"", "\"prime_contractor\"", "\"alliance\" ==", "== \"fragmented\""):
             assert key not in src.replace("arrangement: str = \"icp_full\"", ""), (mod.__name__, key)

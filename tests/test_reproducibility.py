@@ -21,8 +21,7 @@ def test_common_random_numbers_across_arrangements():
     icp = ContractingModel("icp_full", rng=5, population_scale=0.02)
     for name in ("age", "band", "ltc", "frailty", "practice"):
         np.testing.assert_array_equal(getattr(frag.pop, name), getattr(icp.pop, name))
-    from abm import care
-    d1, d2 = care.demand(frag, 0), care.demand(icp, 0)
+    d1, d2 = frag.care.demand(0), icp.care.demand(0)
     # month 0: nothing has diverged yet, so underlying need is identical draw by draw
     from abm.patients import dense
     n = frag.pop.n
@@ -54,7 +53,7 @@ def test_arrangement_terms_of_other_arrangements_do_not_apply_but_typos_fail():
     m = ContractingModel("fragmented", rng=1, population_scale=0.01, arrangement__contract__contract_years=5)
     assert m.arr["not_applicable"] == ["contract.contract_years"]
     icp = ContractingModel("icp_full", rng=1, population_scale=0.01, arrangement__contract__contract_years=5)
-    assert icp.net.contracts[icp.net.holder_contracts[0]].end == 60
+    assert icp.network[icp.network.holder_contracts[0]].end == 60
     with pytest.raises(ConfigError, match="did you mean"):
         ContractingModel("icp_full", rng=1, population_scale=0.01, arrangement__contract__contract_yeras=5)
     with pytest.raises(ConfigError, match="unknown arrangement"):

@@ -151,7 +151,7 @@ def test_network_layout_is_deterministic_and_stable():
     assert all(network.layout_for(m1)[n] == xy for n, xy in p1.items())
     g = m1.contracts
     y = {n: p1[n][1] for n in g.nodes}
-    assert y["nhse"] > y["ccg"] > y[m1.holder.org_id] > y["dgft"] > y[m1.practice_ids[0]]
+    assert y["nhse"] > y["ccg"] > y[m1.holder.org_id] > y["dgft"] > y[m1.practices[0].org_id]
 
 
 def test_new_organisation_is_placed_beside_its_predecessor():
