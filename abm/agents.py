@@ -26,6 +26,7 @@ class Organisation(mesa.Agent):
         self.org_id = org_id
         self.kind = kind
         self.info: OrgKind = ORG_KINDS[kind]
+        self.side = self.info.side          # funder, commissioner, provider or practice
         self.name = name
         self.nhs_body = bool(nhs_body)
         self.vat_recovers = self.nhs_body if vat_recovers is None else bool(vat_recovers)
@@ -46,10 +47,6 @@ class Organisation(mesa.Agent):
     @property
     def reserves(self) -> float:
         return self.model.finance.ledger.reserves(self.idx)
-
-    @property
-    def side(self) -> str:
-        return self.info.side
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.org_id!r})"
@@ -150,10 +147,7 @@ class Commissioner(Organisation):
             net.terminate(c, t)
             payee = m.org_by_id[c.payee]
             if payee.side == "practice":
-                gms = net[f"gms:{payee.org_id}"]
-                net.reactivate(gms, t)
-                net.practice_route[payee.org_id] = gms.cid
-                payee.mode = "outside"
+                payee.back_to_gms(t)
                 continue
             if not c.info.under_holder or c.info.employment:
                 continue
@@ -175,9 +169,7 @@ class Commissioner(Organisation):
             new = net.add(new_contract(f"std2:{payer}:{h.org_id}:{t}", "standard", std.get(h.kind, "block"), payer,
                                        h.org_id, value=value, start=t, services=ss))
             net.set_route(ss, h.org_id, new.cid)
-        net.set_role(h.org_id, "provider")
-        net.holder_contracts = []
-        net.holder = None
+        net.release_holder()
 
     def _appoint_successor(self, o: Organisation, t: int) -> None:
         """Services of a failed provider move to a successor after re-procurement (interim cost, new
@@ -211,8 +203,7 @@ class Commissioner(Organisation):
                 m.finance.procure(new)
         net.drop_routes(o.org_id)
         if m.holder is o:
-            net.holder = new_id
-            net.set_role(new_id, "lead")
+            net.appoint_holder(new_id)
 
 
 class LocalAuthority(Commissioner):
@@ -268,7 +259,7 @@ class GPPractice(Organisation):
         if self.mode == "full" and not self.returned and self.notice_month is None:
             for bp in terms["break_points_months"]:
                 if bp - terms["notice_months"] == t:
-                    c = m.network[m.network.practice_route[self.org_id]]
+                    c = m.network.practice_contract(self.org_id)
                     gms_income = m.p["funding"]["gp_capitation"] * self.list_size
                     gap = 0.0 if self.salaried else (self.last_income - gms_income) / max(gms_income, 1.0)
                     if gap < m.p["participation"]["return_threshold"] or c.trust < 0.3:
@@ -277,17 +268,23 @@ class GPPractice(Organisation):
         if self.notice_month is not None and self.notice_month == t:
             self.return_to_gms(t)
 
+    def back_to_gms(self, t: int):
+        """GMS/PMS in force again (after a return, or when the holder has gone): outside the ICP."""
+        net = self.model.network
+        gms = net[f"gms:{self.org_id}"]
+        net.reactivate(gms, t)
+        net.fund_practice(self.org_id, gms)
+        self.mode = "outside"
+        return gms
+
     def return_to_gms(self, t: int) -> None:
         """GMS/PMS reactivated; most patients stay with the ICP (moved to practices still fully integrated)
         and funding beyond core GMS/PMS does not come back."""
         m = self.model
         net = m.network
         rng = m.stream("behaviour", 10_000 + t)
-        net.terminate(net[net.practice_route[self.org_id]], t)
-        gms = net[f"gms:{self.org_id}"]
-        net.reactivate(gms, t)
-        net.practice_route[self.org_id] = gms.cid
-        self.mode = "outside"
+        net.terminate(net.practice_contract(self.org_id), t)
+        gms = self.back_to_gms(t)
         self.returned = True
         self.notice_month = None
         others = np.array([q.idx for q in m.practices if q.mode == "full" and not q.failed and q.notice_month is None])

@@ -11,6 +11,7 @@ here branches on an arrangement's name.
 from __future__ import annotations
 
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -54,12 +55,6 @@ class Contract(dict):
     def __init__(self, *args, **kw):
         super().__init__(FIELDS)
         self.update(*args, **kw)
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
     def __setattr__(self, name, value):
         prop = type(self).__dict__.get(name)
@@ -119,6 +114,17 @@ class Contract(dict):
         return PAYMENT_KINDS[self["payment"]]
 
 
+def _field(name: str) -> property:
+    def fset(self, value):
+        self[name] = value
+    return property(itemgetter(name), fset, doc=f"the contract's `{name}`")
+
+
+for _name in FIELDS:
+    if _name not in Contract.__dict__:
+        setattr(Contract, _name, _field(_name))
+
+
 def new_contract(cid: str, kind: str, payment: str, payer: str, payee: str, **fields) -> Contract:
     return Contract(cid=cid, kind=kind, payment=payment, payer=payer, payee=payee, **fields)
 
@@ -142,6 +148,7 @@ class ContractNetwork:
         self.practice_route: dict[str, str] = {}       # practice id -> contract funding its GP services
         self.refused: list[str] = []               # providers the commissioner refused as subcontractors
         self.version = 0                           # bumped on every structural change
+        self._counts: dict = {}
 
     # ---------------------------------------------------------------- nodes
     def add_node(self, oid: str, kind: str, nhs_body: bool, label: str, budget: float = 0.0,
@@ -230,6 +237,28 @@ class ContractNetwork:
             self.holder_contracts[self.holder_contracts.index(c.cid)] = new.cid
         return new
 
+    def fund_practice(self, pid: str, c: Contract) -> None:
+        """`c` now funds practice `pid`'s GP services."""
+        self.practice_route[pid] = c.cid
+        self.version += 1
+
+    def practice_contract(self, pid: str) -> Contract:
+        return self._by_id[self.practice_route[pid]]
+
+    def appoint_holder(self, oid: str) -> None:
+        """`oid` holds the population contract(s) (at build, or a successor taking them over)."""
+        self.holder = oid
+        self.set_role(oid, "lead")
+        self.version += 1
+
+    def release_holder(self) -> None:
+        """The holder has gone: its population contracts are no longer anyone's; it is a plain provider."""
+        if self.holder is not None:
+            self.set_role(self.holder, "provider")
+        self.holder = None
+        self.holder_contracts = []
+        self.version += 1
+
     def funding(self, service: str, oid: str) -> Contract | None:
         """The contract that funds `service` at provider `oid` (None if none)."""
         return self.get(self.route.get((service, oid)))
@@ -260,12 +289,19 @@ class ContractNetwork:
 
     def count_contracts(self, payers: set[str] | None = None) -> int:
         """Contracts in force (one agreement over many parties counts once), optionally by payer."""
+        key = (self.version, None if payers is None else frozenset(payers))
+        cached = self._counts.get(key)
+        if cached is not None:
+            return cached
         ids = set()
         for c in self.active():
             info = CONTRACT_KINDS[c["kind"]]
             if info.funding or (payers is not None and c["payer"] not in payers):
                 continue
             ids.add(c["kind"] if info.agreement else c["cid"])
+        if len(self._counts) > 8:
+            self._counts.clear()
+        self._counts[key] = len(ids)
         return len(ids)
 
 
@@ -348,8 +384,7 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
 
     # the holder's population contract(s)
     if holder:
-        net.holder = holder
-        net.set_role(holder, "lead")
+        net.appoint_holder(holder)
         payers: dict[str, list[str]] = {}
         for s in scope:
             if in_holder_scope(s):
@@ -380,13 +415,13 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
         mode = practice_modes.get(pid, "outside")
         gms = net.add(new_contract(f"gms:{pid}", "gms_pms", "capitation", ccg, pid, value=cap * lst,
                                    per_capita=cap, services=("gp_f2f", "gp_digital"), note=pr["contract"]))
-        net.practice_route[pid] = gms.cid
+        net.fund_practice(pid, gms)
         if mode == "partial":
             f = terms["integration_fee_per_head"]
             net.add(new_contract(f"ia:{pid}", "integration_agreement", "fee", holder, pid, value=f * lst,
                                  per_capita=f, trust=trust0))
         elif mode == "full":
-            gms["status"] = "suspended"
+            net.suspend(gms)
             per_head = cap * (1 + terms["full_uplift"])
             gp_into_holder += per_head * lst
             if practice_salaried.get(pid, False):
@@ -395,7 +430,7 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
             else:
                 c = new_contract(f"sub:{pid}", "subcontract", "capitation", holder, pid, value=per_head * lst,
                                  per_capita=per_head, services=("gp_f2f", "gp_digital"), trust=trust0)
-            net.practice_route[pid] = net.add(c).cid
+            net.fund_practice(pid, net.add(c))
     if gp_into_holder and net.holder_contracts:
         main = net[f"{hc['kind']}:{ccg}"]
         main.value = main.value + gp_into_holder

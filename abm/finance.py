@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .contracts import Contract, ContractNetwork, build_network
+from .kinds import CONTRACT_KINDS, PAYMENT_KINDS, ContractKind
 from .money import Ledger
 from .params import SERVICES, load_arrangement
 
@@ -162,13 +163,14 @@ class Finance:
         self.settle_out = np.append(self.settle_out, 0.0)
         self.refresh_var_unit()
 
-    def contract_admin_cost(self, c: Contract) -> float:
+    def contract_admin_cost(self, c: Contract, info: ContractKind | None = None) -> float:
         """Yearly cost to the payer of managing a contract (transaction cost)."""
         tx = self.p["transaction"]
-        if c.info.funding or c.status != "active":
+        info = info or CONTRACT_KINDS[c["kind"]]
+        if info.funding or c["status"] != "active":
             return 0.0
-        key = c.info.admin_key or f"standard_{'tariff' if c.pay.per_activity else 'block'}"
-        return tx["contract_cost"].get(key, 0.0) * self.model.scale + tx["monitoring_share"].get(c.payment, 0.0) * c.value
+        key = info.admin_key or f"standard_{'tariff' if PAYMENT_KINDS[c['payment']].per_activity else 'block'}"
+        return tx["contract_cost"].get(key, 0.0) * self.model.scale + tx["monitoring_share"].get(c["payment"], 0.0) * c["value"]
 
     def open_reserves(self) -> None:
         """Opening reserves: a share of expected income by kind (the holder: of its contract value)."""
@@ -321,21 +323,23 @@ class Finance:
         m, p = self.model, self.p
         led = self.ledger
         tx = p["transaction"]
+        orgs = m.org_by_id
         trans = 0.0
         for c in m.network.active():
-            if c.info.funding:
+            info = CONTRACT_KINDS[c["kind"]]
+            if info.funding:
                 continue
-            payer = m.org_by_id[c.payer]
+            payer = orgs[c["payer"]]
             if payer.failed:
                 continue
-            cost = self.contract_admin_cost(c) / 12.0
-            if c.info.agreement:
-                mult = 1 + (p["trust"]["governance_multiplier"] - 1) * (1 - c.trust)
+            cost = self.contract_admin_cost(c, info) / 12.0
+            if info.agreement:
+                mult = 1 + (p["trust"]["governance_multiplier"] - 1) * (1 - c["trust"])
                 gov = tx["alliance_governance_per_member"] * m.scale * mult / 12.0
-                led.spend(m.org_by_id[c.payee].idx, gov, "transaction")
+                led.spend(orgs[c["payee"]].idx, gov, "transaction")
                 trans += gov
-            if c.info.under_holder:
-                cost += tx["subcontract_management"] * c.value / 12.0
+            if info.under_holder:
+                cost += tx["subcontract_management"] * c["value"] / 12.0
             led.spend(payer.idx, cost, "transaction")
             trans += cost
         running = p["funding"]["running_cost_per_head"] * m.pop.n / 12.0
@@ -351,33 +355,38 @@ class Finance:
         vat = self.p["vat"]
         units = m.care.units
         holder = m.holder
+        orgs = m.org_by_id
+        paid = self.paid_ytd
+        billing_share = tx["billing_share"]
         billing = 0.0
         leak = 0.0
         for c in m.network.active():
-            payer, payee = m.org_by_id[c.payer], m.org_by_id[c.payee]
+            payer, payee = orgs[c["payer"]], orgs[c["payee"]]
             if payee.failed:
                 continue
-            pay = c.pay
+            payment = c["payment"]
+            pay = PAYMENT_KINDS[payment]
             if pay.per_activity:
                 cols = [S[s] for s in c.services]
-                amount = c.price_factor * self.uplift * float((units[payee.idx, cols] * self.price[cols]).sum())
+                amount = c["price_factor"] * self.uplift * float((units[payee.idx, cols] * self.price[cols]).sum())
             elif not pay.pays:
                 continue
             else:
-                amount = c.value / 12.0
+                amount = c["value"] / 12.0
+            info = CONTRACT_KINDS[c["kind"]]
             if payer.failed:
                 # the holder has failed: the commissioner covers part of what it owed this month
-                if c.info.under_holder:
+                if info.under_holder:
                     share = self.p["failure"]["cover_share"]
                     led.transfer(m.ccg.idx, payee.idx, amount * share, "settlement")
                 continue
-            led.transfer(payer.idx, payee.idx, amount, c.payment)
-            self.paid_ytd[c.cid] = self.paid_ytd.get(c.cid, 0.0) + amount
-            b = tx["billing_share"].get(c.payment, 0.0) * amount
+            led.transfer(payer.idx, payee.idx, amount, payment)
+            paid[c["cid"]] = paid.get(c["cid"], 0.0) + amount
+            b = billing_share.get(payment, 0.0) * amount
             if b:
                 led.spend(payee.idx, b, "transaction")
                 billing += b
-            if c.info.under_holder and holder is payer:
+            if info.under_holder and holder is payer:
                 rate = vat["rate"] * vat["vatable_share"] * (vat["nhs_residual_share"] if payer.vat_recovers else 1.0)
                 v = rate * amount
                 led.spend(payer.idx, v, "vat")
