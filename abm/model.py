@@ -282,6 +282,9 @@ class ContractingModel(mesa.Model):
         self.p = self.config["params"]
         self.eco = self.config["economy"]
         self.arr = self.config["arrangement"]
+        if len(self.eco["places"]) > 1:
+            raise ConfigError("economies with several places are not supported by the model yet",
+                              file=self.eco.get("_path"), field="places")
         self.shocks = self._check_shocks(shocks or [])
         self.month = 0
         self._keys = (None, None)

@@ -306,6 +306,26 @@ class Practice(Strict):
     id: str
     list_size: int = Field(gt=0)
     contract: Literal["gms", "pms"] = "gms"
+    place: str | None = None                   # the place (commissioner and council) it belongs to
+    name: str | None = None
+    age_share: list[float] | None = None       # its own age structure (7 bands), else the economy's
+
+    @field_validator("age_share")
+    @classmethod
+    def _age(cls, v):
+        if v is not None:
+            if len(v) != 7 or any(x < 0 for x in v) or abs(sum(v) - 1.0) > 1e-6:
+                raise ValueError("age_share must be 7 non-negative numbers summing to 1 (bands 0-4 ... 85+)")
+        return v
+
+
+class Place(Strict):
+    """A place inside the economy: its NHS commissioner (an ICB place or sub-ICB location) and its council."""
+    id: str
+    name: str
+    commissioner: str
+    local_authority: str | None = None
+    source: str | None = None
 
 
 class Practices(Strict):
@@ -323,6 +343,7 @@ class Economy(Strict):
     service_providers: Sourced
     commissioned_by: Sourced
     practices: Practices
+    places: list[Place] | None = None
 
     @model_validator(mode="after")
     def _check(self):
@@ -349,9 +370,32 @@ class Economy(Strict):
                     raise ValueError(f"service_providers.{s}.{org}: share must be between 0 and 1 (got {x})")
             if abs(sum(shares.values()) - 1.0) > 1e-6:
                 raise ValueError(f"service_providers.{s}: shares must sum to 1 (sum to {sum(shares.values()):.4f})")
+        kind_of = {o.id: o.kind for o in self.organisations}
+        roles = ("commissioner", "local_authority")
         for s, org in self.commissioned_by.value.items():
-            if org not in orgs:
-                raise ValueError(f"commissioned_by.{s}: unknown organisation '{org}'")
+            if org not in orgs and org not in roles:
+                raise ValueError(f"commissioned_by.{s}: unknown organisation '{org}' (an organisation id, or "
+                                 "'commissioner' / 'local_authority' for each place's own)")
+        if self.places:
+            ids = [p.id for p in self.places]
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"duplicate place ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+            for pl in self.places:
+                if kind_of.get(pl.commissioner) != "commissioner":
+                    raise ValueError(f"places.{pl.id}.commissioner: '{pl.commissioner}' is not an organisation of kind commissioner")
+                if pl.local_authority is not None and kind_of.get(pl.local_authority) != "local_authority":
+                    raise ValueError(f"places.{pl.id}.local_authority: '{pl.local_authority}' is not an organisation of kind local_authority")
+            for pr in self.practices.items:
+                if pr.place is None and len(self.places) > 1:
+                    raise ValueError(f"practices: {pr.id} needs a place (one of {', '.join(ids)})")
+                if pr.place is not None and pr.place not in ids:
+                    raise ValueError(f"practices: {pr.id} has unknown place '{pr.place}' (allowed: {', '.join(ids)})")
+            if len(self.places) > 1:
+                direct = {s: o for s, o in self.commissioned_by.value.items() if o not in roles}
+                if direct:
+                    raise ValueError("commissioned_by: with several places each service is commissioned by "
+                                     "'commissioner' or 'local_authority' (each place's own), not a named "
+                                     f"organisation ({', '.join(direct)})")
         return self
 
 
@@ -480,7 +524,28 @@ def load_economy(path: str | Path | None = None, overrides: dict | None = None, 
     eco = _validated(Economy, data, file or str(p))
     out = eco.model_dump(by_alias=True)
     out["_path"] = str(p)
+    _resolve_places(out)
     return out
+
+
+def _resolve_places(eco: dict) -> None:
+    """Every economy has places: none given means one place holding every practice, with the first
+    commissioner and local authority. With one place, `commissioned_by` role words ('commissioner',
+    'local_authority') become that place's organisations."""
+    if not eco.get("places"):
+        comm = next(o["id"] for o in eco["organisations"] if o["kind"] == "commissioner")
+        la = next((o["id"] for o in eco["organisations"] if o["kind"] == "local_authority"), None)
+        eco["places"] = [{"id": "all", "name": eco["name"], "commissioner": comm, "local_authority": la, "source": None}]
+    if len(eco["places"]) == 1:
+        only = eco["places"][0]
+        for pr in eco["practices"]["list"]:
+            pr["place"] = pr.get("place") or only["id"]
+        cb = eco["commissioned_by"]["value"]
+        for s, who in cb.items():
+            if who in ("commissioner", "local_authority"):
+                if only[who] is None:
+                    raise ConfigError(f"commissioned_by.{s}: the place has no {who}", file=eco["_path"])
+                cb[s] = only[who]
 
 
 def load_arrangement(key: str, overrides: dict | None = None, file: str | None = None, economy: dict | None = None) -> dict:
