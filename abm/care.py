@@ -395,8 +395,8 @@ class Care:
         ent = self.entity
         holder = m.holder
         if holder is not None and not (ent == np.arange(len(ent))).all():
-            key = (m.month // 12, m.network.version, cw.n)
-            if self._merged[0] != key:   # registrations change yearly or on events
+            key = (m.pop.registrations, m.network.version, cw.n)
+            if self._merged[0] != key:   # registrations change yearly (moves) or on events (returns, closures)
                 merged = np.array([ent[pr.idx] != pr.idx for pr in m.practices])
                 self._merged = (key, np.flatnonzero(merged[m.pop.practice]))
             rows = self._merged[1]

@@ -147,6 +147,7 @@ class Population:
         self._effect = np.empty(0, np.float32)         # prevention effect, updated monthly
         # contact history: the rolling 12-month window and the continuity sums kept up to date
         self.contacts = ContactWindow(n_slots)
+        self.registrations = 0                        # bumped whenever anyone's practice changes
         self.prev_live = np.empty(0, np.int64)        # rows ever reached by prevention (sorted)
         self._append(total, rng)
         self.rate: dict[str, np.ndarray] = {}
@@ -196,6 +197,7 @@ class Population:
     def reregister(self, rows: np.ndarray, practices: np.ndarray, forget: bool) -> None:
         """People `rows` register with `practices` (indices); `forget` ends their history with the old one."""
         self.practice[rows] = practices
+        self.registrations += 1
         if forget:
             moved = np.zeros(self.n, bool)
             moved[rows] = True
@@ -239,6 +241,7 @@ class Population:
             self.prev_stock[dead] = 0.0
             self._effect[dead] = 0.0
         # registration moves between practices
+        self.registrations += 1
         move = rng.random(n) < p["churn"]
         self.practice[move] = rng.choice(self.n_practices, size=int(move.sum()), p=self.practice_weights)
         self.contacts.forget(dead, practice=move)      # histories end; a move ends the practice's

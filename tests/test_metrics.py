@@ -57,9 +57,12 @@ def test_model_continuity_matches_definition_on_its_own_window(run_model):
     assert m.metrics["orgs_per_patient"] == pytest.approx((w[with_contact] > 0).sum(axis=1).mean())
 
 
-def test_salaried_practices_count_as_the_holder_in_continuity():
-    """Contacts with a salaried practice and with its ICP are contacts with one organisation."""
-    m = ContractingModel("icp_full", rng=3, population_scale=0.02, arrangement__practices__salaried_share=1.0).run(13)
+@pytest.mark.parametrize("growth,months", [(0.003, 13), (0.0, 26)])
+def test_salaried_practices_count_as_the_holder_in_continuity(growth, months):
+    """Contacts with a salaried practice and with its ICP are contacts with one organisation (also after
+    a year's practice moves in a population that does not grow)."""
+    m = ContractingModel("icp_full", rng=3, population_scale=0.02, arrangement__practices__salaried_share=1.0,
+                         population__growth_rate=growth).run(months)
     w = m.pop.window.T.astype(np.int64).copy()
     merged = np.array([m.care.entity[p.idx] != p.idx for p in m.practices])[m.pop.practice]
     assert merged.any()
