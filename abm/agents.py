@@ -289,7 +289,7 @@ class GPPractice(Organisation):
         self.notice_month = None
         others = np.array([q.idx for q in m.practices if q.mode == "full" and not q.failed and q.notice_month is None])
         k = m.practices.index(self)
-        rows = np.flatnonzero(m.pop.practice == k)
+        rows = np.flatnonzero((m.pop.practice == k) & m.pop.present)
         stay = rows[rng.random(len(rows)) < m.arr["practices"]["patients_stay_share"]]
         if len(others) and len(stay):
             pos = {q.idx: i for i, q in enumerate(m.practices)}
@@ -307,7 +307,8 @@ class GPPractice(Organisation):
             net.terminate(c, t)
         rng = m.stream("behaviour", 30_000 + t)
         k = m.practices.index(self)
-        rows = np.flatnonzero(m.pop.practice == k)
+        m.pop.close_practice(k)
+        rows = np.flatnonzero((m.pop.practice == k) & m.pop.present)
         alive = np.array([i for i, q in enumerate(m.practices) if not q.failed])
         if len(alive) and len(rows):
             w = np.array([m.pop.practice_weights[i] for i in alive])

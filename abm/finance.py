@@ -193,8 +193,8 @@ class Finance:
         frag = load_arrangement(STATUS_QUO, economy=m.eco)
         modes = {pr.org_id: "outside" for pr in m.practices}
         lists = {pr.org_id: pr.list_size for pr in m.practices}
-        status_quo = build_network(ContractNetwork(), m.eco, frag, p, self.spend, modes, {}, float(m.pop.n), lists)
-        need = {m.ccg.org_id: p["funding"]["running_cost_per_head"] * m.pop.n}
+        status_quo = build_network(ContractNetwork(), m.eco, frag, p, self.spend, modes, {}, float(m.pop.size), lists)
+        need = {m.ccg.org_id: p["funding"]["running_cost_per_head"] * m.pop.size}
         if m.la:
             need[m.la.org_id] = 0.0
         for c in status_quo:
@@ -204,7 +204,7 @@ class Finance:
         for oid, amount in need.items():
             c = m.network[f"alloc:{oid}"]
             c.value = amount * margin
-            c.per_capita = c.value / m.pop.n
+            c.per_capita = c.value / m.pop.size
             m.org_by_id[oid].expected_income = c.value
 
     # ------------------------------------------------------------------ procurement
@@ -261,7 +261,7 @@ class Finance:
         grow = self.p["funding"]["growth_with_population"]
         self.uplift = (1 + self.p["funding"]["real_growth"]) ** (t // 12)
         up = self.uplift
-        n = float(m.pop.n)
+        n = float(m.pop.size)
         lists = {pr.org_id: pr.list_size for pr in m.practices}
         full_list = sum(pr.list_size for pr in m.practices if pr.mode == "full" and not pr.failed)
         self.paid_ytd = {}
@@ -342,7 +342,7 @@ class Finance:
                 cost += tx["subcontract_management"] * c["value"] / 12.0
             led.spend(payer.idx, cost, "transaction")
             trans += cost
-        running = p["funding"]["running_cost_per_head"] * m.pop.n / 12.0
+        running = p["funding"]["running_cost_per_head"] * m.pop.size / 12.0
         led.spend(m.ccg.idx, running, "running")
         m.results.record_add("transaction", t, trans)
         m.results.record_add("cost", t, trans + running)

@@ -166,7 +166,7 @@ class Results:
     def compute(self) -> dict:
         """Every metric from the current state (nothing here is read back by the model)."""
         m = self.model
-        n = m.pop.n
+        n = m.pop.size
         care = m.care
         handoffs = self.rolling("handoffs")
         integrated = self.rolling("integrated")
@@ -194,7 +194,7 @@ class Results:
             "emergency_admissions_per_1000": self.rolling("admissions") / n * 1000.0,
             "cost_per_capita": cost12 / n,
             "vat_leakage": self.total("vat") / m.scale,
-            "health_index": float(m.pop.health.mean()),
+            "health_index": m.pop.mean_health(),
             "money_balance_error": m.finance.ledger.balance_error(),
             "gp_outside": pc["outside"], "gp_partial": pc["partial"], "gp_full": pc["full"],
             "gp_returned": pc["returned"],

@@ -374,7 +374,7 @@ class ContractingModel(mesa.Model):
             self.network.add_node(o.org_id, o.kind, o.nhs_body, o.name, o.expected_income)
         build_network(self.network, eco, self.arr, p, self.finance.spend,
                       {pr.org_id: pr.mode for pr in self.practices}, {pr.org_id: pr.salaried for pr in self.practices},
-                      float(self.pop.n), {pr.org_id: pr.list_size for pr in self.practices},
+                      float(self.pop.size), {pr.org_id: pr.list_size for pr in self.practices},
                       permits=self.ccg.permits_subcontract)
         self.refresh_structure()
         self.finance.open_reserves()

@@ -1,9 +1,11 @@
 """Registered people as arrays, one row per person (as Starsim does): state, yearly population change,
 monthly demand and the rolling 12-month contact history that continuity metrics need.
 
-Rows are never removed: a death is replaced by a new registration in the same row, and growth appends
-rows, identically under every arrangement, so replicate r is paired across arrangements (common random
-numbers). Demand counts come from comparing the same uniforms with each arrangement's own rates.
+Rows are never removed: a death is replaced by a new registration in the same row; people who move
+away leave their row vacant (`present` False: no demand, not on any list), new registrations fill vacant
+rows before growth appends rows; all identically under every arrangement, so replicate r is paired across
+arrangements (common random numbers). Demand counts come from comparing the same uniforms with each
+arrangement's own rates.
 """
 from __future__ import annotations
 
@@ -133,7 +135,9 @@ class Population:
         self.age_share = np.asarray(pop["age_share"]["value"], dtype=float)
         self.ltc_mean = np.asarray(pop["ltc_mean"]["value"], dtype=float)
         lists = np.array([p["list_size"] for p in economy["practices"]["list"]], dtype=float)
-        self.practice_weights = lists / lists.sum()
+        self.list_weights = lists / lists.sum()
+        self.practice_open = np.ones(len(lists), bool)
+        self.practice_weights = self.list_weights.copy()  # where new registrations go (open practices)
         self.n_practices = len(lists)
         self.age = np.empty(0, np.float32)
         self.band = np.empty(0, np.int8)
@@ -149,6 +153,7 @@ class Population:
         self.contacts = ContactWindow(n_slots)
         self.registrations = 0                        # bumped whenever anyone's practice changes
         self.prev_live = np.empty(0, np.int64)        # rows ever reached by prevention (sorted)
+        self.present = np.empty(0, bool)
         self._append(total, rng)
         self.rate: dict[str, np.ndarray] = {}
         self.levels: dict[str, np.ndarray] = {}         # byte levels of the monthly counts at the base rate
@@ -156,7 +161,13 @@ class Population:
     # ------------------------------------------------------------------ construction and change
     @property
     def n(self) -> int:
+        """Rows (people ever registered, vacant rows included): the length of every per-person array."""
         return self.age.shape[0]
+
+    @property
+    def size(self) -> int:
+        """Registered people now."""
+        return self._size
 
     @property
     def window(self) -> np.ndarray:
@@ -185,6 +196,25 @@ class Population:
         self.contacts.grow(k)
         self.rows_spread = spread(np.arange(self.n))    # per-row input of the counter-based draws
         self._effect = cat([self._effect, z.copy()])
+        self.present = cat([self.present, np.ones(k, bool)])
+        self._size = int(self.present.sum())
+
+    def _fill(self, rows: np.ndarray, rng: np.random.Generator) -> None:
+        """New registrations in vacant rows."""
+        band, age, ltc, frailty, practice = self._new_people(len(rows), rng)
+        self.band[rows], self.age[rows], self.ltc[rows] = band, age, ltc
+        self.frailty[rows], self.practice[rows] = frailty, practice
+        base = self._baseline_health(age, ltc)
+        self.base_health[rows], self.health[rows] = base, base
+        self.prev_pending[rows] = self.prev_stock[rows] = self._effect[rows] = 0.0
+        self.present[rows] = True
+        self._size = int(self.present.sum())
+
+    def close_practice(self, k: int) -> None:
+        """A closed practice takes no new registrations."""
+        self.practice_open[k] = False
+        w = self.list_weights * self.practice_open
+        self.practice_weights = w / w.sum() if w.sum() > 0 else self.list_weights
 
     @staticmethod
     def _baseline_health(age: np.ndarray, ltc: np.ndarray) -> np.ndarray:
@@ -205,6 +235,8 @@ class Population:
 
     def list_sizes(self) -> np.ndarray:
         """Registered people per practice."""
+        if self._size < self.n:
+            return np.bincount(self.practice, weights=self.present, minlength=self.n_practices).astype(float)
         return np.bincount(self.practice, minlength=self.n_practices).astype(float)
 
     def add_slots(self, k: int) -> None:
@@ -229,7 +261,7 @@ class Population:
         self.ltc = np.minimum(self.ltc + onset, 8).astype(np.int8)
         # deaths -> newborn registrations at the same practice
         mort = np.asarray(p["mortality"], dtype=float)
-        dead = (rng.random(n) < mort[self.band]) | (self.age > 105)
+        dead = ((rng.random(n) < mort[self.band]) | (self.age > 105)) & self.present
         k = int(dead.sum())
         if k:
             self.age[dead] = 0.0
@@ -242,16 +274,30 @@ class Population:
             self._effect[dead] = 0.0
         # registration moves between practices
         self.registrations += 1
-        move = rng.random(n) < p["churn"]
+        move = (rng.random(n) < p["churn"]) & self.present
         self.practice[move] = rng.choice(self.n_practices, size=int(move.sum()), p=self.practice_weights)
         self.contacts.forget(dead, practice=move)      # histories end; a move ends the practice's
         self.base_health = self._baseline_health(self.age, self.ltc)
         self.health = np.minimum(self.health, 1.0)
         self.health[dead] = self.base_health[dead]
         self.fresh = dead
-        add = int(round(n * growth))
-        if add > 0:
-            self._append(add, rng)
+        change = int(round(self._size * growth))
+        if change < 0:                                 # people move away: their rows fall vacant
+            left = rng.choice(np.flatnonzero(self.present), size=min(-change, self._size - 1), replace=False)
+            gone = np.zeros(n, bool)
+            gone[left] = True
+            self.present[gone] = False
+            self.prev_pending[gone] = self.prev_stock[gone] = self._effect[gone] = 0.0
+            self.contacts.forget(gone)
+            self._size = int(self.present.sum())
+        elif change > 0:                               # new registrations fill vacant rows, then new rows
+            vacant = np.flatnonzero(~self.present)[:change]
+            if len(vacant):
+                self._fill(vacant, rng)
+                self.fresh = self.fresh.copy()
+                self.fresh[vacant] = True
+            if change > len(vacant):
+                self._append(change - len(vacant), rng)
 
     # ------------------------------------------------------------------ demand
     def compute_rates(self) -> None:
@@ -262,14 +308,18 @@ class Population:
         (band, conditions) cell gives every service's band means without a pass per service."""
         d = self.params["demand"]
         cell = self.band.astype(np.intp) * 9 + self.ltc
-        frailty_sum = np.bincount(cell, weights=self.frailty, minlength=63).reshape(7, 9)
-        counts = np.bincount(self.band, minlength=7)
+        vacant = self._size < self.n
+        here = self.frailty * self.present if vacant else self.frailty
+        frailty_sum = np.bincount(cell, weights=here, minlength=63).reshape(7, 9)
+        counts = np.bincount(self.band, weights=self.present if vacant else None, minlength=7)
+        self.coef: dict[str, np.ndarray] = {}
         for key in DEMAND:
             table = np.float32(d["ltc_multiplier"][key]) ** np.arange(9, dtype=np.float32)
             sums = (frailty_sum * table).sum(axis=1)
             mean = np.where(counts > 0, sums / np.maximum(counts, 1), 1.0)
             coef = (np.asarray(d[key], np.float64)[:, None] * table[None, :] / mean[:, None]).astype(np.float32)
-            self.rate[key] = coef.ravel()[cell] * self.frailty
+            self.coef[key] = coef
+            self.rate[key] = coef.ravel()[cell] * here
         self.levels = {}                                # byte levels, computed when first needed this year
         self.slow_lo = {}                               # screening levels at other factors, this year
         self.ref_health = self._reference_health()
@@ -303,6 +353,12 @@ class Population:
         """Emergency risk rises as health falls below its reference, and falls above it."""
         g = np.float32(self.params["demand"]["health_risk_gradient"])
         return np.clip(1.0 + g * (self.ref_health - self.health), 0.5, 3.0)
+
+    def mean_health(self) -> float:
+        """Mean health of the people registered now."""
+        if self._size < self.n:
+            return float(self.health[self.present].mean())
+        return float(self.health.mean())
 
     def risk_score(self) -> np.ndarray:
         """Predicted yearly emergency-admission risk (what population health analytics targets)."""

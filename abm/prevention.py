@@ -84,13 +84,15 @@ class Prevention:
             return np.empty(0, np.int64)
         m = self.model
         pv = self.p["prevention"]
-        n = m.pop.n
-        k = max(1, int(pv["reach_share"] * n))
+        pop = m.pop
+        k = max(1, int(pv["reach_share"] * pop.size))
         if pv["targeting"] == "risk":
-            score = m.pop.risk_score()
+            score = pop.risk_score()                 # zero for vacant rows (no demand)
             return np.argpartition(-score, k - 1)[:k]
         rng = m.stream("behaviour", 20_000 + t)
-        return rng.choice(n, size=k, replace=False)
+        if pop.size < pop.n:
+            return rng.choice(np.flatnonzero(pop.present), size=k, replace=False)
+        return rng.choice(pop.n, size=k, replace=False)
 
     # ------------------------------------------------------------------ the monthly spend
     def spend(self, t: int) -> None:
