@@ -13,7 +13,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from .kinds import ORG_KINDS, OrgKind
+from .kinds import LEGAL_FORMS, ORG_KINDS, LegalForm, OrgKind, default_legal_form
 from .contracts import new_contract
 
 
@@ -21,12 +21,17 @@ class Organisation(mesa.Agent):
     """Any party to a contract."""
 
     def __init__(self, model: "mesa.Model", org_id: str, kind: str, name: str, nhs_body: bool, idx: int,
-                 cost_ratio: float = 1.0, quality: float = 0.7, vat_recovers: bool | None = None):
+                 cost_ratio: float = 1.0, quality: float = 0.7, vat_recovers: bool | None = None,
+                 legal_form: str | None = None):
         super().__init__(model)
         self.org_id = org_id
         self.kind = kind
         self.info: OrgKind = ORG_KINDS[kind]
         self.side = self.info.side          # funder, commissioner, provider or practice
+        self.legal_form = legal_form or default_legal_form(kind, nhs_body)
+        self.form: LegalForm = LEGAL_FORMS[self.legal_form]
+        self.oversight = "none"             # NHS trusts: none, recovery (segment 3), intensive (segment 4)
+        self.intensive_years = 0
         self.name = name
         self.nhs_body = bool(nhs_body)
         self.vat_recovers = self.nhs_body if vat_recovers is None else bool(vat_recovers)
@@ -53,14 +58,62 @@ class Organisation(mesa.Agent):
 
     # ---------------------------------------------------------------- failure
     def check_viability(self, t: int) -> None:
-        """Reserves below the failure threshold (a share of income): the organisation fails."""
+        """Monthly, by legal form: an NHS trust whose cash runs out borrows from the centre and carries on;
+        a council carries its deficit; a company, LLP, social enterprise, charity or GP partnership becomes
+        insolvent when reserves and its owners' support run out, and the owners of a loss-making holder
+        hand its contract back first once the year's loss passes what they will bear."""
         if self.failed or self.side in ("funder", "commissioner"):
             return
         income = max(self.last_income, self.expected_income)
         if income <= 0:
             return
-        if self.reserves < self.model.p["failure"]["threshold"] * income:
+        m = self.model
+        f = m.p["failure"]
+        if self.form.cash_support:
+            floor = f["cash_support_floor"] * income
+            if self.reserves < floor:
+                m.finance.lend(self, floor - self.reserves, t)
+            return
+        if self.form.public:
+            return
+        if self.reserves < f["threshold"] * income:
             self.fail(t)
+            return
+        if self.form.owners_hand_back and m.holder is self:
+            led = m.finance.ledger
+            loss = led.year_cost[self.idx] - led.year_income[self.idx]
+            if loss > f["hand_back_loss"] * income:
+                self.hand_back(t)
+
+    def hand_back(self, t: int) -> None:
+        """The owners end the population contract: its services revert to the commissioner."""
+        m = self.model
+        m.results.failure(t, self.org_id, "contract handed back")
+        m.ccg.take_back_holder_contracts(t)
+        m.refresh_structure()
+
+    def financial_year_end(self, t: int) -> None:
+        """Year end for an NHS trust: repay cash support from a surplus; the oversight segment from the
+        year's deficit and the support outstanding."""
+        if not self.form.cash_support or self.failed:
+            return
+        m = self.model
+        f = m.p["failure"]
+        fin = m.finance
+        income = max(self.last_income, self.expected_income, 1.0)
+        owed = fin.loans[self.idx]
+        if owed > 0 and self.last_surplus > 0:
+            fin.repay(self, min(owed, f["loan_repayment_share"] * self.last_surplus, max(self.reserves, 0.0)))
+        before = self.oversight
+        if fin.loans[self.idx] > f["intensive_support_loans"] * income:
+            self.oversight = "intensive"
+            self.intensive_years += 1
+        else:
+            self.intensive_years = 0
+            self.oversight = "recovery" if (-self.last_surplus > f["recovery_deficit"] * income
+                                            or fin.loans[self.idx] > 0) else "none"
+        if self.oversight != before:
+            m.results.event(t, f"oversight: {self.oversight}", self.org_id)
 
     def fail(self, t: int, reason: str = "financial") -> None:
         """Stop trading: the commissioner takes back or re-procures what this organisation held."""
@@ -131,11 +184,24 @@ class Commissioner(Organisation):
             o.close(t)
             return
         if self.model.holder is o:
-            self._take_back_holder_contracts(t)
+            self.take_back_holder_contracts(t)
         self._appoint_successor(o, t)
 
-    def _take_back_holder_contracts(self, t: int) -> None:
-        """The holder failed: its contracts end and the commissioner contracts with each provider directly."""
+    def review_holder_finances(self, t: int) -> None:
+        """Year end: an NHS holder kept in intensive support for `failure.termination_years` loses its
+        population contract (the commissioner's decision; the trust itself carries on)."""
+        m = self.model
+        h = m.holder
+        if h is None or h.failed or not h.form.cash_support:
+            return
+        if h.intensive_years >= m.p["failure"]["termination_years"]:
+            m.results.failure(t, h.org_id, "holder contract terminated")
+            self.take_back_holder_contracts(t)
+            m.refresh_structure()
+
+    def take_back_holder_contracts(self, t: int) -> None:
+        """The holder has gone: its contracts end and the commissioner contracts with each provider
+        directly (re-procuring them, with the costs that implies)."""
         m = self.model
         net = m.network
         std = m.arr["standard_payment"]
@@ -227,7 +293,6 @@ class GPPractice(Organisation):
         self.notice_month: int | None = None
         self.income_before = 0.0            # yearly income in the year before integrating
         self.expected_list = float(list_size)
-        self.fixed_scale = 1.0
 
     def decide_participation(self, autonomy: float, u_salaried: float) -> None:
         """Pick the mode with the best utility: income gain, trust in the lead, cost to autonomy."""
@@ -239,7 +304,6 @@ class GPPractice(Organisation):
         gain = {"outside": 0.0, "partial": terms["integration_fee_per_head"] / cap, "full": terms["full_uplift"]}
         self.autonomy = float(autonomy)
         self.expected_list = self.list_size
-        self.fixed_scale = 1.0
         best, best_u = "outside", 0.0
         for mode in terms["allowed"]:
             util = (pp["income_weight"] * gain[mode] + pp["trust_weight"] * (trust - 0.5) * self.INVOLVEMENT[mode]

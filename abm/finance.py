@@ -53,17 +53,12 @@ class Finance:
         self.pool_ytd: dict[str, float] = {}
 
     # ------------------------------------------------------------------ baseline
-    def set_baseline(self) -> None:
-        """Expected yearly activity, current spend (at tariff) and costs of every organisation.
-
-        Contract values are set from current spend (WPAP from population and current spend: NHS England,
-        Draft ICP Contract, 2018), and the allocation from the status quo's spend, so it is the same
-        whatever the arrangement."""
+    def expected_units(self) -> np.ndarray:
+        """Expected yearly activity [organisation, service] of the people registered now, at the rates of
+        this year and each provider's share of each service."""
         m, p = self.model, self.p
         pop = m.pop
         n_orgs = len(m.orgs)
-        unit = p["costs"]["unit_cost"]
-        price = {s: unit[s] * p["tariff"]["price_to_cost"] for s in SERVICES}
         d0 = p["digital"]["baseline_share"]
         tr = p["transitions"]
         tariff_resp = 1 + p["payment_response"]["tariff_activity"]
@@ -97,7 +92,24 @@ class Finance:
                 else:
                     resp = tariff_resp if s in ("outpatient", "elective") and status_quo.get(o.kind) == "tariff" else 1.0
                     exp_units[o.idx, S[s]] += total[s] * sh * resp
-        self.exp_units = exp_units
+        return exp_units
+
+    def set_baseline(self) -> None:
+        """Expected yearly activity, current spend (at tariff) and costs of every organisation.
+
+        Contract values are set from current spend (WPAP from population and current spend: NHS England,
+        Draft ICP Contract, 2018), and the allocation from the status quo's spend, so it is the same
+        whatever the arrangement."""
+        m, p = self.model, self.p
+        n_orgs = len(m.orgs)
+        unit = p["costs"]["unit_cost"]
+        price = {s: unit[s] * p["tariff"]["price_to_cost"] for s in SERVICES}
+        status_quo = m.arr["standard_payment"]
+        exp_units = self.expected_units()
+        self.exp_units = exp_units          # this year's planning basis (last year's estimate: a lag)
+        self.exp_units0 = exp_units.copy()  # at the start
+        self._estimate = exp_units          # the estimate made at the latest year start
+        self.activity = np.ones(n_orgs)     # planned activity (at cost) relative to the start, per organisation
         self.uplift = 1.0
         fixed_share = p["costs"]["fixed_cost_share"]
         self.fixed_share = np.array([fixed_share.get(o.kind, 0.5) for o in m.orgs])
@@ -129,6 +141,8 @@ class Finance:
         self.price = price_arr
         self.unit_cost = unit_arr
         self.year_care = np.zeros(n_orgs)
+        self.loans = np.zeros(n_orgs)          # cash support outstanding (NHS trusts)
+        self.support_ytd = np.zeros(n_orgs)    # net cash support this year
         self.settle_in = np.zeros(n_orgs)
         self.settle_out = np.zeros(n_orgs)
         self.refresh_var_unit()
@@ -158,10 +172,30 @@ class Finance:
         self.fixed_share = np.append(self.fixed_share, self.fixed_share[i])
         self.cost_scale = np.append(self.cost_scale, self.cost_scale[i])
         self.exp_units = np.vstack([self.exp_units, self.exp_units[i]])
+        self.exp_units0 = np.vstack([self.exp_units0, self.exp_units0[i]])
+        self._estimate = np.vstack([self._estimate, self._estimate[i]])
+        self.activity = np.append(self.activity, self.activity[i])
         self.year_care = np.append(self.year_care, 0.0)
+        self.loans = np.append(self.loans, 0.0)
+        self.support_ytd = np.append(self.support_ytd, 0.0)
         self.settle_in = np.append(self.settle_in, 0.0)
         self.settle_out = np.append(self.settle_out, 0.0)
         self.refresh_var_unit()
+
+    def lend(self, org, amount: float, t: int) -> None:
+        """Repayable cash support from the funder (NHS revenue support): a transfer, so money is conserved."""
+        if amount <= 0:
+            return
+        self.ledger.transfer(self.model.funder.idx, org.idx, amount, "support")
+        self.loans[org.idx] += amount
+        self.support_ytd[org.idx] += amount
+
+    def repay(self, org, amount: float) -> None:
+        if amount <= 0:
+            return
+        self.ledger.transfer(org.idx, self.model.funder.idx, amount, "support")
+        self.loans[org.idx] -= amount
+        self.support_ytd[org.idx] -= amount
 
     def contract_admin_cost(self, c: Contract, info: ContractKind | None = None) -> float:
         """Yearly cost to the payer of managing a contract (transaction cost)."""
@@ -255,13 +289,58 @@ class Finance:
                 if c.info.holder_population:
                     self.procure(c)
 
+    def plan_activity(self, t: int) -> None:
+        """Year start: the activity organisations plan for (capacity, fixed costs, block values) is last
+        year's estimate from the registered population (a lag of a year); this year's estimate is made for
+        next year. The cost tables of weighted capitation are re-based from this year's rates."""
+        if t % 12:
+            return
+        m = self.model
+        if t > 0:
+            self.exp_units = self._estimate
+            self._estimate = self.expected_units()
+        now, base = self.exp_units @ self.unit_cost, self.exp_units0 @ self.unit_cost
+        self.activity = np.divide(now, base, out=np.ones_like(now), where=base > 0)
+        p = self.p
+        self._tables = m.pop.service_cost_tables(p["costs"]["unit_cost"], p["digital"]["baseline_share"], p["transitions"])
+        self._counts = m.pop.cell_counts()
+        if t == 0:
+            self._tables0, self._counts0, self._size0 = self._tables, self._counts, float(m.pop.size)
+
+    def weighted_heads(self, services) -> float:
+        """Registered population weighted for need (weighted capitation): each person counts as their
+        cell's expected cost of `services` relative to the average person at the start, so a population
+        that ages or grows sicker counts for more. The logic of NHS England's ICB allocation formula (age
+        and additional-need weights; "Technical guide to the formulae for ICB revenue allocations"), with
+        the weights from the model's own expected costs. `funding.weighting: flat` counts heads."""
+        if self.p["funding"]["weighting"] == "flat" or not services:
+            return float(self.model.pop.size)
+        k_now = sum(self._tables[s] for s in services)
+        k_base = sum(self._tables0[s] for s in services)
+        mean0 = float(self._counts0 @ k_base) / self._size0
+        return float(self._counts @ k_now) / mean0 if mean0 > 0 else float(self.model.pop.size)
+
+    def contract_activity(self, c: Contract) -> float:
+        """Planned activity of a contract's services at its payee, relative to the start (at prices)."""
+        o = self.model.org_by_id[c.payee]
+        cols = [S[s] for s in c.services] or list(range(len(SERVICES)))
+        base = float(self.exp_units0[o.idx, cols] @ self.price[cols])
+        return float(self.exp_units[o.idx, cols] @ self.price[cols]) / base if base > 0 else 1.0
+
+    def funded_services(self, c: Contract) -> list[str]:
+        """The services whose weighted population sets a per-head contract: a commissioner's allocation
+        funds what it commissions; a holder contract its services other than core general practice."""
+        if c.info.funding:
+            return [s for s, who in self.model.eco["commissioned_by"]["value"].items() if who == c.payee]
+        return [s for s in c.services if s not in ("gp_f2f", "gp_digital")] if c.gp_per_head else list(c.services)
+
     def update_contract_values(self, t: int) -> None:
-        """Yearly values: allocations and population payments move with population; capitation with lists."""
+        """Yearly values: allocations and population payments follow the weighted population; capitation
+        follows lists; block and fee contracts follow planned activity; all with the real-terms uplift."""
         m = self.model
         grow = self.p["funding"]["growth_with_population"]
         self.uplift = (1 + self.p["funding"]["real_growth"]) ** (t // 12)
         up = self.uplift
-        n = float(m.pop.size)
         lists = {pr.org_id: pr.list_size for pr in m.practices}
         full_list = sum(pr.list_size for pr in m.practices if pr.mode == "full" and not pr.failed)
         self.paid_ytd = {}
@@ -271,17 +350,17 @@ class Finance:
             info, pay = c.info, c.pay
             if info.funding or info.holder_population:
                 if grow and c.per_capita:
-                    c.value = (c.per_capita * n + c.gp_per_head * full_list) * up
+                    c.value = (c.per_capita * self.weighted_heads(self.funded_services(c)) + c.gp_per_head * full_list) * up
                 else:
                     c.value = c.base_value * up
             elif c.payee in lists and c.per_capita:
                 c.value = c.per_capita * lists[c.payee] * up
             elif info.employment:
                 pr = m.org_by_id[c.payee]
-                c.value = pr.fixed_cost * up + float((self.exp_units[pr.idx] * self.var_unit[pr.idx]).sum()) * (
-                    pr.list_size / max(pr.expected_list, 1.0))
+                c.value = (pr.fixed_cost * self.activity[pr.idx] * up
+                           + float((self.exp_units[pr.idx] * self.var_unit[pr.idx]).sum()))
             elif pay.fixed_value:
-                c.value = c.base_value * up
+                c.value = c.base_value * up * self.contract_activity(c)
 
     def start_settlement_year(self) -> None:
         self.settled_ytd = {}
@@ -298,10 +377,8 @@ class Finance:
         infl = 1.0 + m.shock_level("cost_inflation", t)
         shortfall = 1.0 + m.shock_level("efficiency_shortfall", t)
         n_orgs = len(m.orgs)
-        scale_list = np.ones(n_orgs)
-        for pr in m.practices:  # a practice's fixed cost follows its list (staff), with a lag of a year
-            scale_list[pr.idx] = pr.fixed_scale
-        fixed = np.array([o.fixed_cost for o in m.orgs]) * scale_list * self.uplift / 12.0
+        # fixed costs (staff, estate) follow planned activity, so with a year's lag; practices' their lists
+        fixed = np.array([o.fixed_cost for o in m.orgs]) * self.activity * self.uplift / 12.0
         var = (m.care.units * self.var_unit).sum(axis=1)
         care = (fixed + var) * infl + m.care.extra_cost
         is_provider = np.array([o.side == "provider" for o in m.orgs])
@@ -477,3 +554,6 @@ class Finance:
         inc, cost = self.ledger.close_year()
         self.year_care[:] = 0.0
         return inc, cost
+
+    def new_support_year(self) -> None:
+        self.support_ytd[:] = 0.0

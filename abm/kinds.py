@@ -104,8 +104,47 @@ PAYMENT_KINDS: dict[str, PaymentKind] = {k.name: k for k in (
     PaymentKind("none", fixed_value=False, pays=False),
 )}
 
+@dataclass(frozen=True)
+class LegalForm:
+    """How an organisation can fail.
+
+    public: cannot become insolvent (an NHS trust or foundation trust; a council): deficits are carried.
+    cash_support: the centre lends it cash when its reserves run out (NHS revenue support, repayable).
+    owners_hand_back: its owners may hand a loss-making holder contract back before insolvency.
+    """
+    name: str
+    public: bool
+    cash_support: bool
+    owners_hand_back: bool
+    label: str
+
+
+LEGAL_FORMS: dict[str, LegalForm] = {f.name: f for f in (
+    LegalForm("nhs_trust", True, True, False, "NHS trust or foundation trust"),
+    LegalForm("public_body", True, False, False, "national body, commissioner or council"),
+    LegalForm("company", False, False, True, "company"),
+    LegalForm("llp", False, False, True, "limited liability partnership"),
+    LegalForm("social_enterprise", False, False, True, "social enterprise (community interest company)"),
+    LegalForm("charity", False, False, True, "charity"),
+    LegalForm("gp_partnership", False, False, False, "GP partnership"),
+)}
+
+
+def default_legal_form(kind: str, nhs_body: bool) -> str:
+    """The usual legal form of an organisation of this kind when the economy file does not say."""
+    side = ORG_KINDS[kind].side
+    if side in ("funder", "commissioner"):
+        return "public_body"
+    if kind == "gp_practice":
+        return "gp_partnership"
+    if nhs_body:
+        return "nhs_trust"
+    return {"voluntary": "charity", "prime_contractor": "llp"}.get(kind, "company")
+
+
 ORG_KIND_NAMES = tuple(ORG_KINDS)
 PROVIDER_KINDS = tuple(k for k, v in ORG_KINDS.items() if v.side == "provider")
 CONTRACT_KIND_NAMES = tuple(CONTRACT_KINDS)
 PAYMENT_NAMES = tuple(PAYMENT_KINDS)
+LEGAL_FORM_NAMES = tuple(LEGAL_FORMS)
 COORDINATING = tuple(k for k, v in CONTRACT_KINDS.items() if v.coordinating)

@@ -151,7 +151,9 @@ class Results:
             self.year_records.append({
                 "year": year, "org_id": o.org_id, "org_kind": o.kind, "party": m.party(o),
                 "income": float(income[o.idx]), "cost": float(cost[o.idx]),
-                "surplus": float(income[o.idx] - cost[o.idx]), "reserves": o.reserves})
+                "surplus": float(income[o.idx] - cost[o.idx]), "reserves": o.reserves,
+                "cash_support": float(m.finance.support_ytd[o.idx]), "loans": float(m.finance.loans[o.idx]),
+                "legal_form": o.legal_form, "oversight": o.oversight})
 
     # ------------------------------------------------------------------ metrics
     def practice_counts(self) -> dict[str, int]:

@@ -82,6 +82,12 @@ def registrations(m) -> None:
         m.update_list_sizes()
 
 
+def activity_plan(m) -> None:
+    """Yearly (first month): planned activity from last year's registered population (capacity, fixed
+    costs and block values follow it a year late); weighted-capitation cost tables re-based."""
+    m.finance.plan_activity(m.month)
+
+
 def initial_procurement(m) -> None:
     """Month 1 only: a new holder contract and the alliance agreement are procured."""
     m.finance.initial_procurement(m.month)
@@ -188,6 +194,17 @@ def close_accounts(m) -> None:
     m.results.close_year(m.month, inc, cost)
 
 
+def financial_oversight(m) -> None:
+    """Yearly (last month): NHS trusts repay cash support from surpluses and are placed in an oversight
+    segment; the commissioner ends a holder contract kept in intensive support too long."""
+    if not _year_end(m):
+        return
+    for o in m.orgs:
+        o.financial_year_end(m.month)
+    m.finance.new_support_year()
+    m.ccg.review_holder_finances(m.month)
+
+
 def trust(m) -> None:
     """Yearly (last month): relational trust on coordinating contracts learns from the payee's result
     (asymmetric update; Kim 2009); coordination follows trust."""
@@ -242,6 +259,7 @@ class ContractingModel(mesa.Model):
         ("open_month", open_month),
         ("population_change", population_change),
         ("registrations", registrations),
+        ("activity_plan", activity_plan),
         ("initial_procurement", initial_procurement),
         ("gp_break_points", gp_break_points),
         ("contract_renewal", contract_renewal),
@@ -260,6 +278,7 @@ class ContractingModel(mesa.Model):
         ("viability", viability),
         ("year_end_settlement", year_end_settlement),
         ("close_accounts", close_accounts),
+        ("financial_oversight", financial_oversight),
         ("trust", trust),
         ("provider_review", provider_review),
         ("quality_review", quality_review),
@@ -344,7 +363,7 @@ class ContractingModel(mesa.Model):
             specs.append({**h, "cost_ratio": 1.0, "quality": 0.7, "vat_recovers": None})
         for o in specs:
             self._new_agent(o["id"], o["kind"], o["name"], o["nhs_body"], o.get("cost_ratio", 1.0),
-                            o.get("quality", 0.7), o.get("vat_recovers"))
+                            o.get("quality", 0.7), o.get("vat_recovers"), legal_form=o.get("legal_form"))
         for pr in eco["practices"]["list"]:
             self._new_agent(pr["id"], "gp_practice", pr["id"], True, 1.0, 0.7, True, list_size=pr["list_size"],
                             contract=pr["contract"])
@@ -395,7 +414,7 @@ class ContractingModel(mesa.Model):
     def add_organisation(self, oid: str, kind: str, name: str, nhs_body: bool, cost_ratio: float, quality: float,
                          vat_recovers: bool | None, like: Organisation, role: str = "provider") -> Organisation:
         """A new organisation during the run (a successor to `like`): every part grows to include it."""
-        org = self._new_agent(oid, kind, name, nhs_body, cost_ratio, quality, vat_recovers)
+        org = self._new_agent(oid, kind, name, nhs_body, cost_ratio, quality, vat_recovers, legal_form=like.legal_form)
         org.expected_cost, org.fixed_cost = like.expected_cost, like.fixed_cost
         org.expected_income = like.expected_income
         self.finance.add_organisation(org, like)
@@ -454,7 +473,10 @@ class ContractingModel(mesa.Model):
             for o in self.orgs:
                 rows.append({"year": year, "org_id": o.org_id, "org_kind": o.kind, "party": self.party(o),
                              "income": float(inc[o.idx]), "cost": float(cost[o.idx]),
-                             "surplus": float(inc[o.idx] - cost[o.idx]), "reserves": o.reserves})
+                             "surplus": float(inc[o.idx] - cost[o.idx]), "reserves": o.reserves,
+                             "cash_support": float(self.finance.support_ytd[o.idx]),
+                             "loans": float(self.finance.loans[o.idx]), "legal_form": o.legal_form,
+                             "oversight": o.oversight})
         return rows
 
     @property

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, did_you_mean
+from .kinds import LEGAL_FORM_NAMES
 
 ARRANGEMENTS = ("fragmented", "alliance", "prime_contractor", "prime_provider", "icp_partial", "icp_full")
 SERVICES = ("gp_f2f", "gp_digital", "community", "outpatient", "elective", "emergency", "mental_health", "social_care")
@@ -296,6 +297,7 @@ class Organisation(Strict):
     kind: Literal[ORG_KINDS]  # type: ignore[valid-type]
     name: str
     nhs_body: bool
+    legal_form: Literal[LEGAL_FORM_NAMES] | None = None  # type: ignore[valid-type]  # default by kind
     vat_recovers: bool | None = None
     cost_ratio: float = Field(1.0, gt=0)
     quality: float = Field(0.7, ge=0, le=1)
@@ -405,6 +407,7 @@ class NewHolder(Strict):
     kind: Literal[ORG_KINDS]  # type: ignore[valid-type]
     name: str
     nhs_body: bool
+    legal_form: Literal[LEGAL_FORM_NAMES] | None = None  # type: ignore[valid-type]
 
 
 class Holder(Strict):

@@ -354,6 +354,32 @@ class Population:
         g = np.float32(self.params["demand"]["health_risk_gradient"])
         return np.clip(1.0 + g * (self.ref_health - self.health), 0.5, 3.0)
 
+    def cell_counts(self) -> np.ndarray:
+        """Registered people per (age band, conditions) cell, flattened to 63."""
+        cell = self.band.astype(np.intp) * 9 + self.ltc
+        w = self.present if self._size < self.n else None
+        return np.bincount(cell, weights=w, minlength=63).astype(float)
+
+    def service_cost_tables(self, unit_cost: dict, digital_share: float, transitions: dict) -> dict[str, np.ndarray]:
+        """Expected yearly cost of one person in each (band, conditions) cell, by service, from this year's
+        rates at unit cost (individual frailty left out: it averages to one and no formula sees it).
+        Discharge-led community and social care follow emergency admissions."""
+        c = {k: v.astype(np.float64).ravel() for k, v in self.coef.items()}
+        band = np.repeat(np.arange(7), 9)
+        em = c["emergency"]
+        comm = em * np.asarray(transitions["discharge_to_community"])[band] * transitions["community_contacts_per_discharge"]
+        sc = em * np.asarray(transitions["discharge_to_social_care"])[band] * transitions["social_care_weeks_per_discharge"]
+        return {
+            "gp_f2f": c["gp_contacts"] * (1 - digital_share) * unit_cost["gp_f2f"],
+            "gp_digital": c["gp_contacts"] * digital_share * unit_cost["gp_digital"],
+            "community": (c["community_contacts"] + comm) * unit_cost["community"],
+            "outpatient": c["outpatient"] * unit_cost["outpatient"],
+            "elective": c["elective"] * unit_cost["elective"],
+            "emergency": em * unit_cost["emergency"],
+            "mental_health": c["mental_health"] * unit_cost["mental_health"],
+            "social_care": (c["social_care"] + sc) * unit_cost["social_care"],
+        }
+
     def mean_health(self) -> float:
         """Mean health of the people registered now."""
         if self._size < self.n:
