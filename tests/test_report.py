@@ -1,7 +1,7 @@
 """The published report (issue 5): structure, self-containment, house style and robustness.
 
 These tests build reports from a small synthetic results directory in exactly the format
-`abm run` writes (abm.report._synthetic), so they run in seconds without the model. The
+`abm run` writes (tests/synthetic.py), so they run in seconds without the model. The
 browser rendering is checked in test_report_browser.py; a real `abm run` in
 test_report_real.py.
 """
@@ -20,7 +20,6 @@ import pytest
 from abm.report import SECTIONS, ReportInputError, build_report, export_static, render_html
 from abm.report._data import final_values, headline_table, load
 from abm.report._figures import network_layout
-from abm.report._synthetic import synthetic_network, write_synthetic_results
 from abm.style import (
     ARRANGEMENT_COLOURS,
     ARRANGEMENTS,
@@ -33,8 +32,10 @@ from abm.style import (
 
 try:  # tests/ as a package or as a plain directory on sys.path
     from tests.browser import require_chromium
+    from tests.synthetic import synthetic_network, write_synthetic_results
 except ImportError:  # pragma: no cover
     from browser import require_chromium
+    from synthetic import synthetic_network, write_synthetic_results
 
 ARRS = ("fragmented", "alliance", "icp_full")
 
@@ -42,7 +43,7 @@ ARRS = ("fragmented", "alliance", "icp_full")
 SECTION_TITLES = ["Summary", "Set-up", "Contract networks", "Over time", "Risk sharing",
                   "GP participation", "Sensitivity"]
 FIGURE_TITLES = [
-    "Paired differences from fragmented (95% CI)",
+    "Paired differences from Fragmented (95% CI)",
     "Contract value by payment kind",
     "Contract network: Fragmented",
     "Contract network: Alliance",

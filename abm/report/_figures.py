@@ -13,7 +13,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from abm.report._data import ReportData, mean_ci, quantile_bands, sweep_tornado
+from abm.definitions import PARTIES
+from abm.report._data import ReportData, quantile_bands, sweep_tornado
+from abm.stats import mean_ci
 from abm.style import (
     CONTRACT_KIND_LABELS,
     GP_STATUS_COLOURS,
@@ -35,7 +37,6 @@ from abm.style import (
     party_colour,
 )
 
-PARTIES = ("funder", "commissioner", "lead", "providers", "gp_practices")
 GP_STATUSES = ("outside", "partial", "full", "returned")
 PAYMENT_ORDER = ("allocation", "capitation", "wpap", "block", "tariff", "fee", "none")
 PAYMENT_LABELS = {"allocation": "Allocation", "capitation": "Capitation",
@@ -95,9 +96,11 @@ FOREST_METRICS = ("integrated_handoff_share", "orgs_per_patient", "continuity_of
 
 
 def forest_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
-    """Paired differences from `fragmented` with 95% intervals, one panel per headline metric."""
-    others = [a for a in data.arrangements if a != "fragmented"]
-    if not others or table.empty:
+    """Paired differences from the run's baseline with 95% intervals, one panel per headline
+    metric."""
+    base = data.baseline
+    others = [a for a in data.arrangements if a != base]
+    if base is None or not others or table.empty:
         return None
     metrics = [m for m in FOREST_METRICS
                if not table[(table["metric"] == m) & table["diff_mean"].notna()
@@ -105,7 +108,8 @@ def forest_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
     if not metrics:
         return None
     cols = 2
-    labels = [arrangement_label(a) for a in others]
+    labels = [data.label(a) for a in others]
+    base_label = data.label(base)
     fig, rows, height = _grid([metric_label(m) for m in metrics], cols, 30 * len(others) + 30,
                               hspace=0.22, extra=110)
     for i, m in enumerate(metrics):
@@ -126,7 +130,7 @@ def forest_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
                 error_x=dict(type="data", array=[err_plus], arrayminus=[err_minus],
                              color=arrangement_colour(a), thickness=2, width=4),
                 name=lab, legendgroup=a, showlegend=False,
-                hovertemplate=(f"{lab}<br>{metric_label(m)}<br>difference from fragmented: "
+                hovertemplate=(f"{lab}<br>{metric_label(m)}<br>difference from {base_label}: "
                                f"{format_value(dm, unit, signed=True)}<br>95% CI "
                                f"{format_value(lo, unit, signed=True)} to "
                                f"{format_value(hi, unit, signed=True)}<extra></extra>")),
@@ -135,10 +139,11 @@ def forest_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
         fig.update_xaxes(title_text="percentage points" if unit == "share" else _axis_title(m),
                          row=r, col=c)
         fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], row=r, col=c)
-    title = "Paired differences from fragmented (95% CI)"
+    title = f"Paired differences from {base_label} (95% CI)"
     apply_style(fig, title=title, height=height, legend=False)
     return Figure("summary-differences", title,
-                  "Mean difference from the fragmented arrangement in the final-year value, "
+                  f"Mean difference from the baseline arrangement ({base_label}) in the "
+                  "final-year value, "
                   "paired by replicate (common random numbers), with its 95% confidence "
                   "interval. Shares are in percentage points. An interval that excludes the "
                   "dotted zero line marks a difference unlikely to be noise.", fig)
@@ -165,7 +170,7 @@ def payment_mix_figure(data: ReportData) -> Figure | None:
     if not kinds:
         return None
     fig = go.Figure()
-    labels = [arrangement_label(a) for a in arrs]
+    labels = [data.label(a) for a in arrs]
     for p in kinds:
         shares, values = [], []
         for a in arrs:
@@ -234,7 +239,8 @@ def _bezier(p0, p2, bulge: float, n: int = 14):
     return xs, ys
 
 
-def network_figure(arrangement: str, g: nx.MultiDiGraph) -> Figure:
+def network_figure(arrangement: str, g: nx.MultiDiGraph, label: str | None = None) -> Figure:
+    name_of_arrangement = label or arrangement_label(arrangement)
     """Contract network diagram: nodes by organisation kind (colour + symbol) sized by budget,
     edges by contract kind (colour + dash), hover with value, payment, term and status."""
     pos = network_layout(g) or {}
@@ -353,7 +359,7 @@ def network_figure(arrangement: str, g: nx.MultiDiGraph) -> Figure:
             textfont=dict(size=10), hovertext=texts, hovertemplate="%{hovertext}<extra></extra>",
             marker=dict(size=sizes, color=colour, symbol=symbol,
                         line=dict(color="white", width=1))))
-    title = f"Contract network: {arrangement_label(arrangement)}"
+    title = f"Contract network: {name_of_arrangement}"
     n_nodes, n_edges = g.number_of_nodes(), g.number_of_edges()
     apply_style(fig, title=title, height=int(plot_h + 130))
     fig.update_xaxes(visible=False, showgrid=False, range=xr)
@@ -362,7 +368,7 @@ def network_figure(arrangement: str, g: nx.MultiDiGraph) -> Figure:
                                   yanchor="top", xanchor="left"),
                       margin=dict(l=20, r=230, t=60, b=20), hovermode="closest")
     return Figure(f"network-{arrangement}", title,
-                  f"Initial contract network of the {arrangement_label(arrangement)} arrangement "
+                  f"Initial contract network of the {name_of_arrangement} arrangement "
                   f"({n_nodes} organisations, {n_edges} contracts). Money flows downwards: funder, "
                   "commissioners, lead organisation, providers, GP practices. Node colour and "
                   "shape give the organisation kind and area its annual budget; line colour and "
@@ -395,7 +401,7 @@ def over_time_figure(data: ReportData, group: str) -> Figure | None:
                 continue
             colour = arrangement_colour(a)
             x = (b["step"].to_numpy() / 12.0).round(4)
-            lab = arrangement_label(a)
+            lab = data.label(a)
             q10, q90 = b["q10"].to_numpy() * scale, b["q90"].to_numpy() * scale
             # plain dicts, added in one batch: far faster than validated objects one by one
             traces += [
@@ -436,7 +442,7 @@ def risk_share_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
     if rs.empty:
         return None
     arrs = [a for a in data.arrangements if a in set(rs["arrangement"])]
-    labels = [arrangement_label(a) for a in arrs]
+    labels = [data.label(a) for a in arrs]
     parties = [p for p in PARTIES if f"risk_share.{p}" in set(rs["metric"])]
     parties += sorted({m.split(".", 1)[1] for m in rs["metric"]} - set(parties))
     fig = go.Figure()
@@ -497,7 +503,7 @@ def surplus_figure(data: ReportData) -> Figure | None:
             continue
         colour = arrangement_colour(a)
         fig.add_trace(go.Box(x=xs, q1=q1, median=med, q3=q3, lowerfence=lo, upperfence=hi,
-                             mean=mean, name=arrangement_label(a), legendgroup=a,
+                             mean=mean, name=data.label(a), legendgroup=a,
                              marker_color=colour, fillcolor=hex_to_rgba(colour, 0.35),
                              line=dict(color=colour), boxpoints=False))
     if not fig.data:
@@ -524,7 +530,7 @@ def failures_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
     panels = (["Provider failures by the end of the run"] if have_fail else []) + (
         ["Share of organisation-years in deficit"] if have_def else [])
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, horizontal_spacing=0.12)
-    labels = {a: arrangement_label(a) for a in data.arrangements}
+    labels = {a: data.label(a) for a in data.arrangements}
     col = 1
     if have_fail:
         sub = table[table["metric"] == "provider_failures"].set_index("arrangement")
@@ -587,7 +593,7 @@ def gp_figure(data: ReportData) -> Figure | None:
     arrs = [a for a in data.arrangements if a in set(bands["arrangement"])]
     cols = min(3, len(arrs))
     rows = math.ceil(len(arrs) / cols)
-    fig, rows, height = _grid([arrangement_label(a) for a in arrs], cols, 220, hspace=0.06,
+    fig, rows, height = _grid([data.label(a) for a in arrs], cols, 220, hspace=0.06,
                               shared_yaxes=True)
     for i, a in enumerate(arrs):
         r, c = i // cols + 1, i % cols + 1
@@ -611,7 +617,7 @@ def gp_figure(data: ReportData) -> Figure | None:
             fig.add_trace(go.Scatter(
                 x=x, y=b["median"], mode="lines", name=name, legendgroup=m,
                 showlegend=(i == 0), line=dict(color=colour, width=2),
-                hovertemplate=f"{arrangement_label(a)}<br>{name}<br>year %{{x:.2f}}: "
+                hovertemplate=f"{data.label(a)}<br>{name}<br>year %{{x:.2f}}: "
                               "median %{y:.1f} practices<extra></extra>"), row=r, col=c)
         if c == 1:
             fig.update_yaxes(title_text="practices", row=r, col=c)
@@ -671,7 +677,7 @@ def tornado_figure(data: ReportData) -> Figure | None:
             lo = (sg["low"] - sg["base"]).to_numpy() * scale
             hi = (sg["high"] - sg["base"]).to_numpy() * scale
             colour = arrangement_colour(a) if by_arr else "#0072B2"
-            name = arrangement_label(a) if by_arr else "effect"
+            name = data.label(a) if by_arr else "effect"
             custom = [[format_value(x, unit) for x in row] for row in
                       sg[["low", "high", "base"]].to_numpy()]
             fig.add_trace(go.Bar(
@@ -726,7 +732,7 @@ def sobol_figure(data: ReportData) -> Figure | None:
             sg = sg.groupby("parameter")[["S1", "S1_conf", "ST", "ST_conf"]].mean().reindex(
                 params)
             colour = arrangement_colour(a) if by_arr else "#0072B2"
-            lab = arrangement_label(a) if by_arr else "Sobol index"
+            lab = data.label(a) if by_arr else "Sobol index"
             # Same offsetgroup: the solid S1 bar is drawn over the pale ST bar of its group.
             fig.add_trace(go.Bar(
                 y=params, x=sg["ST"], orientation="h", name=lab, legendgroup=a, offsetgroup=a,

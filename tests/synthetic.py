@@ -1,7 +1,9 @@
-"""A small synthetic results directory in exactly the format `abm run` writes (INTERFACE.md).
+"""A small synthetic results directory in exactly the format `abm run` writes.
 
-Used by the report tests (and handy for trying report changes without running the model).
-Numbers are made up; only their shape matters.
+A test helper (it lives under tests/, not in the package): the report tests build reports
+from it in seconds without the model, and it is handy for trying report changes by hand
+(`python -c "import sys; sys.path.insert(0, 'tests'); import synthetic; ..."`). Numbers are
+made up; only their shape matters.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ METRICS = [
     "vat_leakage", "health_index", "money_balance_error", "gp_outside", "gp_partial", "gp_full",
     "gp_returned",
 ]
-PARTIES = ["funder", "commissioner", "lead", "providers", "gp_practices"]
+from abm.definitions import PARTIES
 N_PRACTICES = 6
 
 
