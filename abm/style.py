@@ -106,6 +106,29 @@ CONTRACT_KIND_LABELS: dict[str, str] = {
     "salaried": "Salaried GP service",
 }
 
+# Payment kinds (how a contract pays): colours for the payment-mix figure, labels for every
+# figure and hover text (the report and the browser app say the same thing).
+PAYMENT_ORDER: tuple[str, ...] = ("allocation", "capitation", "wpap", "block", "tariff", "fee",
+                                  "none")
+PAYMENT_LABELS: dict[str, str] = {
+    "allocation": "Allocation",
+    "capitation": "Capitation",
+    "wpap": "Whole-population annual payment",
+    "block": "Block",
+    "tariff": "Tariff (payment by activity)",
+    "fee": "Fee",
+    "none": "No payment (risk-sharing agreement)",
+}
+PAYMENT_COLOURS: dict[str, str] = {
+    "allocation": "#332288",
+    "capitation": "#0072B2",
+    "wpap": "#56B4E9",
+    "block": "#E69F00",
+    "tariff": "#D55E00",
+    "fee": "#CC79A7",
+    "none": "#BBBBBB",
+}
+
 PARTY_COLOURS: dict[str, str] = {
     "funder": "#332288",
     "commissioner": "#88CCEE",
@@ -258,6 +281,15 @@ def org_kind_style(kind: str) -> tuple[str, str]:
 def contract_kind_style(kind: str) -> tuple[str, str]:
     """(colour, dash) of a contract kind."""
     return CONTRACT_KIND_STYLE.get(kind, (_FALLBACK, "dot"))
+
+
+def payment_label(payment: str) -> str:
+    """Readable name of a payment kind (unknown kinds as given)."""
+    return PAYMENT_LABELS.get(payment, str(payment))
+
+
+def payment_colour(payment: str) -> str:
+    return PAYMENT_COLOURS.get(payment, _FALLBACK)
 
 
 def party_colour(party: str) -> str:

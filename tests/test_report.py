@@ -251,10 +251,9 @@ def test_network_hover_has_value_and_payment(plain_figures):
     """Contract hover text gives value and payment kind; node hover gives the budget."""
     figures = plain_figures
     net = next(f for f in figures if f.title == "Contract network: ICP (full)")
-    texts = [t for tr in net.fig.data if tr.text is not None for t in tr.text if t]
-    assert any("payment: Whole-population annual payment" in t and "value: £650.00m" in t
-               for t in texts)
     hovers = [t for tr in net.fig.data if tr.hovertext is not None for t in tr.hovertext]
+    assert any("payment: Whole-population annual payment" in t and "value: £650.00m" in t
+               for t in hovers)
     assert any("budget: £600.00m" in t for t in hovers)
     legend = {tr.name for tr in net.fig.data if tr.showlegend is not False}
     assert {"Integrated care provider contract", "GP practice", "Acute trust"} <= legend

@@ -13,38 +13,30 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from abm import netdraw
 from abm.definitions import PARTIES
 from abm.report._data import ReportData, quantile_bands, sweep_tornado
 from abm.stats import mean_ci
 from abm.style import (
-    CONTRACT_KIND_LABELS,
     GP_STATUS_COLOURS,
     GP_STATUS_LABELS,
     METRIC_GROUPS,
     METRIC_INFO,
-    ORG_KIND_LABELS,
-    ORG_KIND_STYLE,
     PARTY_LABELS,
+    PAYMENT_ORDER,
     apply_style,
     arrangement_colour,
     arrangement_label,
-    contract_kind_style,
     format_value,
     hex_to_rgba,
     metric_label,
     metric_unit,
-    org_kind_style,
     party_colour,
+    payment_colour,
+    payment_label,
 )
 
 GP_STATUSES = ("outside", "partial", "full", "returned")
-PAYMENT_ORDER = ("allocation", "capitation", "wpap", "block", "tariff", "fee", "none")
-PAYMENT_LABELS = {"allocation": "Allocation", "capitation": "Capitation",
-                  "wpap": "Whole-population annual payment", "block": "Block", "tariff": "Tariff",
-                  "fee": "Fee", "none": "No payment"}
-PAYMENT_COLOURS = {"allocation": "#332288", "capitation": "#0072B2", "wpap": "#56B4E9",
-                   "block": "#E69F00", "tariff": "#D55E00", "fee": "#CC79A7", "none": "#BBBBBB"}
-
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
@@ -177,9 +169,9 @@ def payment_mix_figure(data: ReportData) -> Figure | None:
             tot = sum(totals[a].values())
             shares.append(100 * totals[a].get(p, 0.0) / tot if tot > 0 else 0.0)
             values.append(format_value(totals[a].get(p, 0.0), "gbp"))
-        fig.add_trace(go.Bar(x=labels, y=shares, name=PAYMENT_LABELS.get(p, p),
-                             marker_color=PAYMENT_COLOURS.get(p, "#777777"), customdata=values,
-                             hovertemplate="%{x}<br>" + PAYMENT_LABELS.get(p, p)
+        fig.add_trace(go.Bar(x=labels, y=shares, name=payment_label(p),
+                             marker_color=payment_colour(p), customdata=values,
+                             hovertemplate="%{x}<br>" + payment_label(p)
                              + ": %{y:.1f}% of contract value (%{customdata} a year)<extra></extra>"))
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title_text="% of contract value", range=[0, 100])
@@ -191,190 +183,38 @@ def payment_mix_figure(data: ReportData) -> Figure | None:
 
 
 # ------------------------------------------------------------------------------------ networks
-
-_ROLE_LEVEL = {"funder": 0, "commissioner": 1, "lead": 2, "member": 3, "provider": 3,
-               "subcontractor": 3.6, "practice": 4.4}
-_KIND_LEVEL = {"funder": 0, "commissioner": 1, "local_authority": 1, "prime_contractor": 2,
-               "gp_practice": 4.4, "gp_federation": 3.6}
-_KIND_ORDER = {k: i for i, k in enumerate(ORG_KIND_STYLE)}
-MAX_PER_ROW = 18
-
+# Layout, labels and styles are abm.netdraw's, shared with the browser app.
 
 def network_layout(g: nx.MultiDiGraph) -> dict[Any, tuple[float, float]]:
-    """Deterministic layered layout: money flows down (funder, commissioners, lead, providers,
-    practices); within a layer nodes are sorted by kind then id and wrapped into rows."""
-    layers: dict[float, list[Any]] = {}
-    for n, d in g.nodes(data=True):
-        role, kind = str(d.get("role", "")), str(d.get("kind", ""))
-        level = _ROLE_LEVEL.get(role, _KIND_LEVEL.get(kind, 3))
-        layers.setdefault(level, []).append(n)
-    pos: dict[Any, tuple[float, float]] = {}
-    y = 0.0
-    width = max(min(len(v), MAX_PER_ROW) for v in layers.values()) if layers else 1
-    for level in sorted(layers):
-        nodes = sorted(layers[level], key=lambda n: (_KIND_ORDER.get(
-            str(g.nodes[n].get("kind", "")), 99), str(g.nodes[n].get("kind", "")), str(n)))
-        rows = [nodes[i:i + MAX_PER_ROW] for i in range(0, len(nodes), MAX_PER_ROW)]
-        for r, row in enumerate(rows):
-            k = len(row)
-            spread = (width - 1) if k > 1 else 0
-            # Wide rows use the full width; short rows are centred with natural spacing.
-            step = min(spread / (k - 1), width / 4) if k > 1 else 0
-            x0 = (width - 1) / 2 - step * (k - 1) / 2
-            for i, n in enumerate(row):
-                pos[n] = (x0 + i * step, -y)
-            y += 0.55 if r < len(rows) - 1 else 0
-        y += 1.0
-    return pos
-
-
-def _bezier(p0, p2, bulge: float, n: int = 14):
-    """Points of a quadratic curve from p0 to p2 bowed sideways by `bulge` (× length)."""
-    (x0, y0), (x2, y2) = p0, p2
-    dx, dy = x2 - x0, y2 - y0
-    mx, my = (x0 + x2) / 2 - dy * bulge, (y0 + y2) / 2 + dx * bulge
-    t = np.linspace(0, 1, n)
-    xs = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * mx + t ** 2 * x2
-    ys = (1 - t) ** 2 * y0 + 2 * (1 - t) * t * my + t ** 2 * y2
-    return xs, ys
+    """Deterministic layered layout (abm.netdraw.layout): money flows down (funder,
+    commissioners, lead, providers, subcontractors, practices)."""
+    return netdraw.layout(g)
 
 
 def network_figure(arrangement: str, g: nx.MultiDiGraph, label: str | None = None) -> Figure:
-    name_of_arrangement = label or arrangement_label(arrangement)
-    """Contract network diagram: nodes by organisation kind (colour + symbol) sized by budget,
-    edges by contract kind (colour + dash), hover with value, payment, term and status."""
-    pos = network_layout(g) or {}
-    xs_all = [p[0] for p in pos.values()] or [0.0]
-    ys_all = [p[1] for p in pos.values()] or [0.0]
-    xr = [min(xs_all) - 0.8, max(xs_all) + 0.8]
-    yr = [min(ys_all) - 0.7, max(ys_all) + 0.5]
-    plot_h = 120 * (yr[1] - yr[0])
-    # Pixels per data unit (plot width estimated at 700 px) so arrows point the right way.
-    sx, sy = 700 / (xr[1] - xr[0]), plot_h / (yr[1] - yr[0])
-    fig = go.Figure()
-    # ----- edges, one trace per contract kind (line) + one hover/arrow trace per kind
-    by_kind: dict[str, list[tuple[Any, Any, dict]]] = {}
-    for u, v, d in g.edges(data=True):
-        by_kind.setdefault(str(d.get("kind", "other")), []).append((u, v, d))
-    order = [k for k in CONTRACT_KIND_LABELS if k in by_kind] + sorted(
-        k for k in by_kind if k not in CONTRACT_KIND_LABELS)
-    pair_count: dict[tuple[Any, Any], int] = {}
-
-    def label(n):
-        return str(g.nodes[n].get("label") or n)
-
-    # Line width grows with contract value (three widths, cut at the network's terciles).
-    vals = sorted(_num(d.get("value"), 0.0) for _, _, d in g.edges(data=True)
-                  if d.get("kind") != "allocation")
-    cuts = (vals[len(vals) // 3], vals[2 * len(vals) // 3]) if vals else (0.0, 0.0)
-    widths = (0.9, 1.8, 3.2)
-
-    def width_of(d) -> int:
-        v = _num(d.get("value"), 0.0)
-        return 2 if d.get("kind") == "allocation" else (0 if v <= cuts[0] else
-                                                          1 if v <= cuts[1] else 2)
-
-    for kind in order:
-        colour, dash = contract_kind_style(kind)
-        lines: dict[int, tuple[list, list]] = {}
-        hx, hy, angles, texts = [], [], [], []
-        for u, v, d in by_kind[kind]:
-            if u not in pos or v not in pos:
-                continue
-            key = (min(str(u), str(v)), max(str(u), str(v)))
-            k = pair_count.get(key, 0)
-            pair_count[key] = k + 1
-            same_level = abs(pos[u][1] - pos[v][1]) < 1e-9
-            bulge = (0.18 if same_level else 0.0) + 0.12 * k * (-1) ** k
-            xs, ys = _bezier(pos[u], pos[v], bulge)
-            lx, ly = lines.setdefault(width_of(d), ([], []))
-            lx += xs.tolist() + [None]
-            ly += ys.tolist() + [None]
-            mid = len(xs) // 2
-            hx.append(float(xs[mid]))
-            hy.append(float(ys[mid]))
-            ddx, ddy = xs[mid + 1] - xs[mid - 1], ys[mid + 1] - ys[mid - 1]
-            angles.append(math.degrees(math.atan2(ddx * sx, ddy * sy)))
-            start, end = d.get("start"), d.get("end")
-            term = f"month {start}" if start not in (None, "") else ""
-            if end not in (None, "", -1, "-1") and not (isinstance(end, float) and math.isnan(end)):
-                term += f" to {end}"
-            services = str(d.get("services") or "").replace(",", ", ")
-            texts.append(
-                f"<b>{label(u)} → {label(v)}</b><br>"
-                f"{CONTRACT_KIND_LABELS.get(kind, kind)}<br>"
-                f"payment: {PAYMENT_LABELS.get(str(d.get('payment')), d.get('payment', '—'))}<br>"
-                f"value: {format_value(d.get('value'), 'gbp')} a year<br>"
-                + (f"services: {services}<br>" if services else "")
-                + (f"term: {term}<br>" if term else "")
-                + f"status: {d.get('status', '—')}")
-        name = CONTRACT_KIND_LABELS.get(kind, kind)
-        for j, w in enumerate(sorted(lines)):
-            lx, ly = lines[w]
-            fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name=name,
-                                     legendgroup="c-" + kind, showlegend=(j == 0),
-                                     line=dict(color=colour, width=widths[w], dash=dash),
-                                     opacity=0.7, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=hx, y=hy, mode="markers", name=name, legendgroup="c-" + kind,
-                                 showlegend=False, text=texts, hovertemplate="%{text}<extra></extra>",
-                                 marker=dict(symbol="triangle-up", size=9, color=colour,
-                                             angle=angles, line=dict(width=0))))
-    # ----- nodes, one trace per organisation kind
-    rows_of: dict[float, list[Any]] = {}
-    for n, (x, y) in pos.items():
-        rows_of.setdefault(round(y, 6), []).append(n)
-    order_in_layer = {n: i for ns in rows_of.values()
-                      for i, n in enumerate(sorted(ns, key=lambda n: pos[n][0]))}
-    budgets = [_num(d.get("budget"), 0.0) for _, d in g.nodes(data=True)]
-    bmax = max([b for b in budgets if math.isfinite(b)] + [0.0])
-    kinds: dict[str, list[Any]] = {}
-    for n, d in g.nodes(data=True):
-        kinds.setdefault(str(d.get("kind", "other")), []).append(n)
-    korder = [k for k in ORG_KIND_STYLE if k in kinds] + sorted(
-        k for k in kinds if k not in ORG_KIND_STYLE)
-    for kind in korder:
-        colour, symbol = org_kind_style(kind)
-        nodes = kinds[kind]
-        xs = [pos[n][0] for n in nodes]
-        ys = [pos[n][1] for n in nodes]
-        sizes, texts, labels = [], [], []
-        for n in nodes:
-            d = g.nodes[n]
-            b = _num(d.get("budget"), 0.0)
-            b = b if math.isfinite(b) else 0.0
-            sizes.append(9 + 30 * math.sqrt(b / bmax) if bmax > 0 else 12)
-            nhs = d.get("nhs_body")
-            texts.append(f"<b>{label(n)}</b><br>{ORG_KIND_LABELS.get(kind, kind)}<br>"
-                         f"role: {d.get('role', '—')}<br>"
-                         f"budget: {format_value(b, 'gbp')} a year<br>"
-                         f"NHS body: {'yes' if nhs in (True, 'true', 'True', 1) else 'no'}<br>"
-                         f"contracts: {g.in_degree(n)} in, {g.out_degree(n)} out")
-            labels.append("" if kind == "gp_practice" else label(n))
-        # Alternate labels above and below along a layer so long names do not collide.
-        tpos = ["top center" if order_in_layer.get(n, 0) % 2 else "bottom center"
-                for n in nodes]
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="markers+text", name=ORG_KIND_LABELS.get(kind, kind),
-            legendgroup="o-" + kind, text=labels, textposition=tpos,
-            textfont=dict(size=10), hovertext=texts, hovertemplate="%{hovertext}<extra></extra>",
-            marker=dict(size=sizes, color=colour, symbol=symbol,
-                        line=dict(color="white", width=1))))
-    title = f"Contract network: {name_of_arrangement}"
+    """Contract network diagram (abm.netdraw): nodes by organisation kind (colour + symbol)
+    sized by budget, edges by contract kind (colour + dash), hover with value, payment, term
+    and status."""
+    name = label or arrangement_label(arrangement)
+    probe = netdraw.Drawing(y_range=netdraw.y_range(netdraw.layout(g)))
+    plot_h = probe.plot_height(120)
+    drawing = netdraw.draw(g, plot_px=(700.0, float(plot_h)))
+    fig = go.Figure(data=drawing.traces)
+    title = f"Contract network: {name}"
     n_nodes, n_edges = g.number_of_nodes(), g.number_of_edges()
     apply_style(fig, title=title, height=int(plot_h + 130))
-    fig.update_xaxes(visible=False, showgrid=False, range=xr)
-    fig.update_yaxes(visible=False, showgrid=False, range=yr)
-    fig.update_layout(legend=dict(itemsizing="constant", orientation="v", y=1, x=1.01,
+    fig.update_layout(**drawing.axes(), annotations=drawing.annotations,
+                      legend=dict(itemsizing="constant", orientation="v", y=1, x=1.01,
                                   yanchor="top", xanchor="left"),
                       margin=dict(l=20, r=230, t=60, b=20), hovermode="closest")
     return Figure(f"network-{arrangement}", title,
-                  f"Initial contract network of the {name_of_arrangement} arrangement "
+                  f"Initial contract network of the {name} arrangement "
                   f"({n_nodes} organisations, {n_edges} contracts). Money flows downwards: funder, "
-                  "commissioners, lead organisation, providers, GP practices. Node colour and "
-                  "shape give the organisation kind and area its annual budget; line colour and "
-                  "dash give the contract kind and line width its annual value, and the triangle "
-                  "on each line points from payer to payee (hover on it for the contract's value "
-                  "and payment). Click a legend entry to hide that kind.", fig)
+                  "commissioners, lead organisation, providers, subcontractors, GP practices. "
+                  "Node colour and shape give the organisation kind and area its annual budget; "
+                  "line colour and dash give the contract kind and line width its annual value, "
+                  "and the triangle on each line points from payer to payee (hover on it for the "
+                  "contract's value and payment). Click a legend entry to hide that kind.", fig)
 
 
 # ----------------------------------------------------------------------------------- over time
