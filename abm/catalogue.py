@@ -78,9 +78,18 @@ def label(key: str, labels: dict[str, str] | None = None) -> str:
     return str(key).replace("_", " ").capitalize()
 
 
-def labels(entries: Iterable[Entry]) -> dict[str, str]:
-    """key -> label of the given entries."""
-    return {e.key: e.label for e in entries}
+def labels(entries: Iterable[Entry | str] | None = None) -> dict[str, str]:
+    """key -> label from the arrangement files: of the shipped six when `entries` is None,
+    else of each given Entry, shipped key or path to a user-written file (validated)."""
+    if entries is None:
+        return shipped_labels()
+    out = {}
+    for e in entries:
+        if not isinstance(e, Entry):
+            e = load_file(e) if is_path(e) else _shipped().get(str(e)) or Entry(
+                str(e), label(str(e)), "", True)
+        out[e.key] = e.label
+    return out
 
 
 def load_file(path: str | Path, economy: dict | None = None) -> Entry:

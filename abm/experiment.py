@@ -530,6 +530,7 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
         exp, file = load_experiment(path_or_config, cli_overrides)
     points = plan_points(exp)
     tasks = build_tasks(exp, points, model)
+    arrangements = arrangement_manifest(exp)  # user files as they are when the run starts
     graphs = initial_networks(exp, points, model, file)
     fp = fingerprint(exp)
     if run is None:
@@ -589,7 +590,7 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
         "task_wall_seconds": round(busy, 3),
         "final_year": f"mean of the last {FINAL_YEAR_STEPS} monthly steps; last step for "
                       + ", ".join(sorted(CUMULATIVE_METRICS)),
-        **arrangement_manifest(exp),
+        **arrangements,
     }
     return run.finalize(manifest)
 
@@ -603,7 +604,8 @@ def arrangement_manifest(exp: Experiment) -> dict:
     for e in entries:
         if not e.shipped:
             data = read_yaml(e.path)
-            definitions[e.key] = json.loads(json.dumps(data if isinstance(data, dict) else {}, default=str))
+            data = data if isinstance(data, dict) else {}
+            definitions[e.key] = json.loads(json.dumps(data, default=str))  # JSON-safe
     return {
         "baseline": baseline_of(exp),
         "arrangements": [{"key": e.key, "label": e.label, "file": e.path, "shipped": e.shipped,

@@ -51,6 +51,13 @@ def test_labels_come_from_the_arrangement_files():
         assert catalogue.label(key) == style.arrangement_label(key) == label
     assert catalogue.label("fragmented", {"fragmented": "Status quo"}) == "Status quo"
     assert catalogue.label("my_variant") == "My variant"
+    assert catalogue.labels() == {k: catalogue.label(k) for k in ARRANGEMENTS}
+
+
+def test_labels_of_a_run_include_user_files(tmp_path):
+    path = _variant(tmp_path)
+    assert catalogue.labels(["fragmented", str(path)]) == {"fragmented": "Fragmented",
+                                                           "frag_block": LABEL}
 
 
 def test_abm_run_with_a_user_written_arrangement_file(tmp_path, capsys):

@@ -369,3 +369,32 @@ def test_browser_helper_skips_or_fails_when_chromium_missing(monkeypatch):
     monkeypatch.setenv("ABM_REQUIRE_BROWSER", "0")
     with pytest.raises(pytest.skip.Exception):
         b.require_chromium()
+
+
+def test_report_uses_the_recorded_baseline_and_labels(tmp_path):
+    """The baseline and the labels of user-written arrangements come from the run's manifest:
+    differences are shown from that baseline, and the user's label names its arrangement."""
+    d = write_synthetic_results(tmp_path / "b", arrangements=("fragmented", "alliance",
+                                                              "my_variant"),
+                                baseline="alliance", labels={"my_variant": "My variant"})
+    data = load(d)
+    assert data.baseline == "alliance" and data.label("my_variant") == "My variant"
+    page = build_report(d).read_text(encoding="utf-8")
+    assert ". Paired differences from Alliance (95% CI).</b>" in page
+    assert ". Contract network: My variant.</b>" in page
+    assert "paired difference from the baseline, Alliance" in page
+    t = headline_table(data).set_index(["arrangement", "metric"])
+    s = pd.read_csv(d / "summary.csv").set_index(["arrangement", "metric"])
+    key = ("fragmented", "health_index")
+    assert t.loc[key, "diff_mean"] == pytest.approx(s.loc[key, "diff_mean"])
+    assert pd.isna(s.loc[("alliance", "health_index"), "diff_mean"])
+    # computed from results.parquet alone (no summary.csv), still from the recorded baseline
+    (d / "summary.csv").unlink()
+    bare = load(d)
+    t2 = headline_table(bare).set_index(["arrangement", "metric"])
+    assert t2.loc[("alliance", "health_index"), "diff_mean"] == 0.0
+    fin = final_values(bare.results)
+    fin = fin[fin.metric == "health_index"].set_index(["arrangement", "seed"])["value"]
+    expected = (fin["fragmented"] - fin["alliance"]).mean()
+    assert t2.loc[key, "diff_mean"] == pytest.approx(expected)
+    assert abs(expected) > 1e-6                        # not trivially zero
