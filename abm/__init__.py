@@ -1,8 +1,15 @@
-"""contracting-abm: compare NHS contracting arrangements with an agent-based model."""
+"""contracting-abm: compare NHS contracting arrangements with an agent-based model.
+
+`import abm` is light: the model (and with it Mesa and numba) loads on first use of
+`abm.ContractingModel`, and the experiment runner on first call of `abm.run_experiment`.
+"""
+from __future__ import annotations
+
 __version__ = "0.1.0"
 
-from .model import ContractingModel  # noqa: E402
-from .params import ARRANGEMENTS  # noqa: E402
+from .params import ARRANGEMENTS  # noqa: E402  (pydantic and yaml only)
+
+__all__ = ["ContractingModel", "ARRANGEMENTS", "run_experiment", "__version__"]
 
 
 def run_experiment(path_or_config, out=None, engine="local", workers=None, **kwargs):
@@ -11,4 +18,14 @@ def run_experiment(path_or_config, out=None, engine="local", workers=None, **kwa
     return _run(path_or_config, out=out, engine=engine, workers=workers, **kwargs)
 
 
-__all__ = ["ContractingModel", "ARRANGEMENTS", "run_experiment", "__version__"]
+def __getattr__(name: str):
+    """Lazy attributes (PEP 562): the model is imported only when it is asked for."""
+    if name == "ContractingModel":
+        from .model import ContractingModel
+        globals()[name] = ContractingModel
+        return ContractingModel
+    raise AttributeError(f"module 'abm' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"ContractingModel"})

@@ -265,7 +265,7 @@ def cmd_bench(argv: list[str]) -> int:
 
 def cmd_validate(args) -> int:
     from abm.experiment import load_experiment, plan_points, read_yaml
-    from abm import params
+    from abm import catalogue, params
 
     for file in args.files:
         data = read_yaml(file)
@@ -273,8 +273,8 @@ def cmd_validate(args) -> int:
             eco = params.load_economy(file)
             print(f"{file}: ok (economy '{eco.get('name', '?')}')")
         elif isinstance(data, dict) and ("standard_payment" in data or "key" in data):
-            arr = params.load_arrangement(file)
-            print(f"{file}: ok (arrangement '{arr.get('key', '?')}')")
+            entry = catalogue.load_file(file)  # as `abm run` checks an `arrangements:` file
+            print(f"{file}: ok (arrangement '{entry.key}', label '{entry.label}')")
         else:
             exp, _ = load_experiment(file)
             pts = len(plan_points(exp))

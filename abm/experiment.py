@@ -20,16 +20,14 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from abm import catalogue, params
+from abm.definitions import CUMULATIVE_METRICS, DEFAULT_BASELINE, FINAL_YEAR_STEPS, PARTIES
 from abm.errors import ConfigError, did_you_mean
 
-ARRANGEMENT_KEYS = ("fragmented", "alliance", "prime_contractor", "prime_provider",
-                    "icp_partial", "icp_full")
-PARTIES = ("funder", "commissioner", "lead", "providers", "gp_practices")
+__all__ = ["Experiment", "load_experiment", "run_experiment", "build_tasks", "replicate_seed",
+           "PARTIES", "CUMULATIVE_METRICS", "FINAL_YEAR_STEPS"]
+
 MAX_MONTHS = 600
-#: Metrics whose final-year value is the last step (they accumulate); all others use the mean
-#: of the last 12 steps, which smooths month-to-month noise in flows and windows.
-CUMULATIVE_METRICS = frozenset({"provider_failures", "vat_leakage", "money_balance_error"})
-FINAL_YEAR_STEPS = 12
 DEFAULT_MODEL = "abm.model:ContractingModel"
 STOP_AFTER_ENV = "ABM_TEST_STOP_AFTER"  # test hook: exit abruptly after k tasks are stored
 
@@ -97,7 +95,10 @@ class Experiment(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="names the output folder")
     description: str = Field(default="", description="free text for the report")
     economy: str = Field(default="default", description="'default' or path to an economy YAML")
-    arrangements: list[str] = Field(description="arrangement keys to compare")
+    arrangements: list[str] = Field(description="arrangements to compare: shipped keys or paths "
+                                                "to user-written arrangement YAML files")
+    baseline: str | None = Field(default=None, description="arrangement paired differences are "
+                                 "taken from; default fragmented when it is compared")
     replications: int = Field(ge=1, description="replicates per arrangement and point")
     seed: int = Field(ge=0, description="base seed; replicate seeds derive from it")
     months: int = Field(ge=1, le=MAX_MONTHS, description="horizon in months")
@@ -111,7 +112,9 @@ _HELP = {
     "name": "text of letters, digits, '_', '-', '.'",
     "description": "text",
     "economy": "'default' or a path to an economy YAML file",
-    "arrangements": "a non-empty list of: " + ", ".join(ARRANGEMENT_KEYS),
+    "arrangements": "a non-empty list of shipped keys (" + ", ".join(params.ARRANGEMENTS)
+                    + ") or paths to arrangement YAML files",
+    "baseline": "one of the experiment's arrangement keys",
     "replications": "an integer >= 1",
     "seed": "an integer >= 0",
     "months": f"an integer from 1 to {MAX_MONTHS}",
@@ -203,23 +206,15 @@ def _from_validation(exc: ValidationError, file: str) -> ConfigError:
     return ConfigError(msg, file=file, field=field, value=value, allowed=_help_for(loc))
 
 
-def _known(module: str, name: str, fallback):
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return fallback
-
-
 def _check_overrides(overrides: dict, arrangements: list[str], file: str, field: str) -> None:
     """Ask the parameter layer whether overrides are valid under each compared arrangement
     (names, ranges, shares summing to 1); report the error against the experiment file and the
     override that caused it."""
-    validate = _known("abm.params", "validate_overrides", None)
-    if not overrides or validate is None:
+    if not overrides:
         return
     try:
         for arrangement in arrangements:
-            validate(dict(overrides), arrangement=arrangement)
+            params.validate_overrides(dict(overrides), arrangement=arrangement)
     except ConfigError as exc:
         raise _blame_override(exc, list(overrides), file, field) from None
 
@@ -243,34 +238,22 @@ def _resolve_economy(value: str, base: Path, file: str) -> str:
     candidates = [path] if path.is_absolute() else [base / path, Path.cwd() / path]
     for cand in candidates:
         if cand.is_file():
-            load = _known("abm.params", "load_economy", None)
-            if load is not None:
-                try:
-                    load(str(cand.resolve()))
-                except ConfigError as exc:
-                    raise exc.with_file(str(cand)) from None
+            try:
+                params.load_economy(str(cand.resolve()))
+            except ConfigError as exc:
+                raise exc.with_file(str(cand)) from None
             return str(cand.resolve())
     raise ConfigError("economy file not found", file=file, field="economy", value=value,
                       allowed=_HELP["economy"])
 
 
 def _semantic_checks(exp: Experiment, file: str) -> None:
-    arrangements = _known("abm.params", "ARRANGEMENTS", ARRANGEMENT_KEYS)
     if not exp.arrangements:
         raise ConfigError("empty arrangement list", file=file, field="arrangements",
                           value=[], allowed=_HELP["arrangements"])
-    for i, key in enumerate(exp.arrangements):
-        if key not in arrangements:
-            hint = did_you_mean(key, arrangements)
-            raise ConfigError("unknown arrangement" + (f"; {hint}" if hint else ""), file=file,
-                              field=f"arrangements[{i}]", value=key, allowed=", ".join(arrangements))
-    dupes = sorted({k for k in exp.arrangements if exp.arrangements.count(k) > 1})
-    if dupes:
-        raise ConfigError("arrangement listed twice", file=file, field="arrangements",
-                          value=dupes[0], allowed="each key once")
-    kinds = _known("abm.params", "SHOCK_KINDS", None)
+    kinds = params.SHOCK_KINDS
     for i, shock in enumerate(exp.shocks):
-        if kinds is not None and shock.kind not in kinds:
+        if shock.kind not in kinds:
             hint = did_you_mean(shock.kind, kinds)
             raise ConfigError("unknown shock kind" + (f"; {hint}" if hint else ""), file=file,
                               field=f"shocks[{i}].kind", value=shock.kind, allowed=", ".join(kinds))
@@ -311,10 +294,52 @@ def load_experiment(source: str | Path | dict | Experiment,
             exc.args = (exc.line(),)
         raise
     economy = _resolve_economy(exp.economy, base, file)
-    exp = exp.model_copy(update={"economy": economy})
+    entries = catalogue.resolve(exp.arrangements, base=base, file=file,
+                                economy=params.load_economy(None if economy == "default" else economy))
+    baseline = _resolve_baseline(exp, entries, file)
+    exp = exp.model_copy(update={"economy": economy, "baseline": baseline,
+                                 "arrangements": [e.source for e in entries]})
     _check_overrides(exp.overrides, exp.arrangements, file, "overrides")
     _check_sweep(exp, file)
     return exp, file
+
+
+def _resolve_baseline(exp: Experiment, entries: list, file: str) -> str | None:
+    """The key paired differences are taken from: the file's `baseline:` (a key, or an entry as
+    written in `arrangements:`), else `fragmented` when it is compared, else none."""
+    keys = [e.key for e in entries]
+    if exp.baseline is None:
+        return DEFAULT_BASELINE if DEFAULT_BASELINE in keys else None
+    if exp.baseline in keys:
+        return exp.baseline
+    for raw, e in zip(exp.arrangements, entries):
+        if exp.baseline == raw:
+            return e.key
+    hint = did_you_mean(exp.baseline, keys)
+    raise ConfigError("baseline is not one of the experiment's arrangements"
+                      + (f"; {hint}" if hint else ""), file=file, field="baseline",
+                      value=exp.baseline, allowed=", ".join(keys))
+
+
+def arrangement_entries(exp: Experiment) -> list:
+    """The catalogue Entry of each compared arrangement (key, label, definition file)."""
+    out = []
+    for source in exp.arrangements:
+        if catalogue.is_path(source):
+            out.append(catalogue.load_file(source))
+        else:
+            out.append(catalogue.shipped().get(source) or catalogue.Entry(
+                source, catalogue.label(source), "", True))
+    return out
+
+
+def baseline_of(exp: Experiment) -> str | None:
+    """The experiment's baseline key (as load_experiment resolved it; for an Experiment built
+    directly, `fragmented` when it is compared)."""
+    if exp.baseline is not None:
+        return exp.baseline
+    keys = [catalogue.key_of(a) for a in exp.arrangements]
+    return DEFAULT_BASELINE if DEFAULT_BASELINE in keys else None
 
 
 def _check_sweep(exp: Experiment, file: str) -> None:
@@ -364,11 +389,13 @@ def build_tasks(exp: Experiment, points: list[dict], model: str = DEFAULT_MODEL)
     """Task specs in canonical order (arrangement, point, replicate); each is picklable."""
     economy = None if exp.economy == "default" else exp.economy
     shocks = [s.model_dump(exclude_none=True) for s in exp.shocks] or None
-    return [{"key": task_key(a, p, r), "experiment": exp.name, "arrangement": a, "point": p,
+    keys = [catalogue.key_of(a) for a in exp.arrangements]
+    return [{"key": task_key(a, p, r), "experiment": exp.name, "arrangement": a,
+             "arrangement_source": source, "point": p,
              "replicate": r, "seed": replicate_seed(exp.seed, p, r), "economy": economy,
              "population_scale": exp.population_scale, "months": exp.months, "shocks": shocks,
              "overrides": {**exp.overrides, **point}, "model": model}
-            for a in exp.arrangements for p, point in enumerate(points)
+            for a, source in zip(keys, exp.arrangements) for p, point in enumerate(points)
             for r in range(exp.replications)]
 
 
@@ -385,7 +412,8 @@ def _factory(spec: str):
 
 def make_model(spec: dict):
     kwargs = {k.replace(".", "__"): v for k, v in spec["overrides"].items()}
-    return _factory(spec["model"])(arrangement=spec["arrangement"], economy=spec["economy"],
+    arrangement = spec.get("arrangement_source", spec["arrangement"])
+    return _factory(spec["model"])(arrangement=arrangement, economy=spec["economy"],
                                    rng=spec["seed"], population_scale=spec["population_scale"],
                                    shocks=spec["shocks"], **kwargs)
 
@@ -502,6 +530,7 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
         exp, file = load_experiment(path_or_config, cli_overrides)
     points = plan_points(exp)
     tasks = build_tasks(exp, points, model)
+    arrangements = arrangement_manifest(exp)  # user files as they are when the run starts
     graphs = initial_networks(exp, points, model, file)
     fp = fingerprint(exp)
     if run is None:
@@ -545,7 +574,7 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
         raise
     metas = [run.read_meta(t["key"]) for t in tasks]
     run.combine([t["key"] for t in tasks])
-    summary.write_all(run.partial, exp, points, metas)
+    summary.write_all(run.partial, exp, points, metas, baseline=baseline_of(exp))
     store.write_networks(run.partial / "networks", graphs)
     finished = datetime.now(timezone.utc)
     manifest = {
@@ -561,8 +590,28 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
         "task_wall_seconds": round(busy, 3),
         "final_year": f"mean of the last {FINAL_YEAR_STEPS} monthly steps; last step for "
                       + ", ".join(sorted(CUMULATIVE_METRICS)),
+        **arrangements,
     }
     return run.finalize(manifest)
+
+
+def arrangement_manifest(exp: Experiment) -> dict:
+    """What `abm report` needs to know about the compared arrangements without the files: the
+    baseline, each arrangement's key, label and definition file (with its sha256), and the
+    definitions of user-written files as they were when the run started."""
+    entries = arrangement_entries(exp)
+    definitions = {}
+    for e in entries:
+        if not e.shipped:
+            data = read_yaml(e.path)
+            data = data if isinstance(data, dict) else {}
+            definitions[e.key] = json.loads(json.dumps(data, default=str))  # JSON-safe
+    return {
+        "baseline": baseline_of(exp),
+        "arrangements": [{"key": e.key, "label": e.label, "file": e.path, "shipped": e.shipped,
+                          "sha256": _file_sha(e.path) if e.path else None} for e in entries],
+        "arrangement_definitions": definitions,
+    }
 
 
 def _file_sha(file: str) -> str | None:

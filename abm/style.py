@@ -5,12 +5,16 @@ arrangement, organisation kind, contract kind, risk party and GP participation s
 colour, so that a colour means the same thing in every figure and every report.
 
 The arrangement palette is Okabe & Ito's colour-blind-safe set (distinguishable under the
-common forms of colour-vision deficiency); `fragmented`, the baseline, is neutral grey.
+common forms of colour-vision deficiency); `fragmented`, the usual baseline, is neutral grey.
+Arrangement keys and labels are not defined here: they come from the arrangement files
+(abm.catalogue), so a label is written once, in its file.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from abm.params import ARRANGEMENTS  # noqa: F401  (the shipped keys; re-exported)
 
 # Okabe-Ito (2008), plus neutral grey for the baseline.
 OKABE_ITO = {
@@ -25,15 +29,6 @@ OKABE_ITO = {
     "grey": "#999999",
 }
 
-ARRANGEMENTS: tuple[str, ...] = (
-    "fragmented",
-    "alliance",
-    "prime_contractor",
-    "prime_provider",
-    "icp_partial",
-    "icp_full",
-)
-
 ARRANGEMENT_COLOURS: dict[str, str] = {
     "fragmented": OKABE_ITO["grey"],
     "alliance": OKABE_ITO["orange"],
@@ -41,15 +36,6 @@ ARRANGEMENT_COLOURS: dict[str, str] = {
     "prime_provider": OKABE_ITO["bluish_green"],
     "icp_partial": OKABE_ITO["reddish_purple"],
     "icp_full": OKABE_ITO["blue"],
-}
-
-ARRANGEMENT_LABELS: dict[str, str] = {
-    "fragmented": "Fragmented",
-    "alliance": "Alliance",
-    "prime_contractor": "Prime contractor",
-    "prime_provider": "Prime provider",
-    "icp_partial": "ICP (partial)",
-    "icp_full": "ICP (full)",
 }
 
 # Colours for keys outside the six (experiments may define their own variants): fixed order,
@@ -118,6 +104,29 @@ CONTRACT_KIND_LABELS: dict[str, str] = {
     "icp": "Integrated care provider contract",
     "integration_agreement": "GP integration agreement",
     "salaried": "Salaried GP service",
+}
+
+# Payment kinds (how a contract pays): colours for the payment-mix figure, labels for every
+# figure and hover text (the report and the browser app say the same thing).
+PAYMENT_ORDER: tuple[str, ...] = ("allocation", "capitation", "wpap", "block", "tariff", "fee",
+                                  "none")
+PAYMENT_LABELS: dict[str, str] = {
+    "allocation": "Allocation",
+    "capitation": "Capitation",
+    "wpap": "Whole-population annual payment",
+    "block": "Block",
+    "tariff": "Tariff (payment by activity)",
+    "fee": "Fee",
+    "none": "No payment (risk-sharing agreement)",
+}
+PAYMENT_COLOURS: dict[str, str] = {
+    "allocation": "#332288",
+    "capitation": "#0072B2",
+    "wpap": "#56B4E9",
+    "block": "#E69F00",
+    "tariff": "#D55E00",
+    "fee": "#CC79A7",
+    "none": "#BBBBBB",
 }
 
 PARTY_COLOURS: dict[str, str] = {
@@ -250,9 +259,11 @@ def arrangement_colour(key: str) -> str:
     return _EXTRA_COLOURS[_stable_index(str(key), len(_EXTRA_COLOURS))]
 
 
-def arrangement_label(key: str) -> str:
-    """Readable name of an arrangement key."""
-    return ARRANGEMENT_LABELS.get(key, str(key).replace("_", " ").capitalize())
+def arrangement_label(key: str, labels: dict[str, str] | None = None) -> str:
+    """Readable name of an arrangement key: from `labels` (a run's record) when given, else
+    the `label:` of its shipped file (see abm.catalogue.label)."""
+    from abm import catalogue
+    return catalogue.label(key, labels)
 
 
 def arrangement_order(keys) -> list[str]:
@@ -270,6 +281,15 @@ def org_kind_style(kind: str) -> tuple[str, str]:
 def contract_kind_style(kind: str) -> tuple[str, str]:
     """(colour, dash) of a contract kind."""
     return CONTRACT_KIND_STYLE.get(kind, (_FALLBACK, "dot"))
+
+
+def payment_label(payment: str) -> str:
+    """Readable name of a payment kind (unknown kinds as given)."""
+    return PAYMENT_LABELS.get(payment, str(payment))
+
+
+def payment_colour(payment: str) -> str:
+    return PAYMENT_COLOURS.get(payment, _FALLBACK)
 
 
 def party_colour(party: str) -> str:

@@ -119,7 +119,8 @@ def test_validate_accepts_economy_arrangement_and_experiment(capsys):
                str(default_experiment_path())])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "ok (economy" in out and "ok (arrangement 'alliance')" in out and "ok (experiment" in out
+    assert "ok (economy" in out and "ok (arrangement 'alliance', label 'Alliance')" in out
+    assert "ok (experiment" in out
 
 
 def test_report_rejects_a_folder_without_results(tmp_path, capsys):

@@ -1,7 +1,7 @@
 """The published report (issue 5): structure, self-containment, house style and robustness.
 
 These tests build reports from a small synthetic results directory in exactly the format
-`abm run` writes (abm.report._synthetic), so they run in seconds without the model. The
+`abm run` writes (tests/synthetic.py), so they run in seconds without the model. The
 browser rendering is checked in test_report_browser.py; a real `abm run` in
 test_report_real.py.
 """
@@ -20,7 +20,6 @@ import pytest
 from abm.report import SECTIONS, ReportInputError, build_report, export_static, render_html
 from abm.report._data import final_values, headline_table, load
 from abm.report._figures import network_layout
-from abm.report._synthetic import synthetic_network, write_synthetic_results
 from abm.style import (
     ARRANGEMENT_COLOURS,
     ARRANGEMENTS,
@@ -33,8 +32,10 @@ from abm.style import (
 
 try:  # tests/ as a package or as a plain directory on sys.path
     from tests.browser import require_chromium
+    from tests.synthetic import synthetic_network, write_synthetic_results
 except ImportError:  # pragma: no cover
     from browser import require_chromium
+    from synthetic import synthetic_network, write_synthetic_results
 
 ARRS = ("fragmented", "alliance", "icp_full")
 
@@ -42,7 +43,7 @@ ARRS = ("fragmented", "alliance", "icp_full")
 SECTION_TITLES = ["Summary", "Set-up", "Contract networks", "Over time", "Risk sharing",
                   "GP participation", "Sensitivity"]
 FIGURE_TITLES = [
-    "Paired differences from fragmented (95% CI)",
+    "Paired differences from Fragmented (95% CI)",
     "Contract value by payment kind",
     "Contract network: Fragmented",
     "Contract network: Alliance",
@@ -250,10 +251,9 @@ def test_network_hover_has_value_and_payment(plain_figures):
     """Contract hover text gives value and payment kind; node hover gives the budget."""
     figures = plain_figures
     net = next(f for f in figures if f.title == "Contract network: ICP (full)")
-    texts = [t for tr in net.fig.data if tr.text is not None for t in tr.text if t]
-    assert any("payment: Whole-population annual payment" in t and "value: £650.00m" in t
-               for t in texts)
     hovers = [t for tr in net.fig.data if tr.hovertext is not None for t in tr.hovertext]
+    assert any("payment: Whole-population annual payment" in t and "value: £650.00m" in t
+               for t in hovers)
     assert any("budget: £600.00m" in t for t in hovers)
     legend = {tr.name for tr in net.fig.data if tr.showlegend is not False}
     assert {"Integrated care provider contract", "GP practice", "Acute trust"} <= legend
@@ -369,3 +369,32 @@ def test_browser_helper_skips_or_fails_when_chromium_missing(monkeypatch):
     monkeypatch.setenv("ABM_REQUIRE_BROWSER", "0")
     with pytest.raises(pytest.skip.Exception):
         b.require_chromium()
+
+
+def test_report_uses_the_recorded_baseline_and_labels(tmp_path):
+    """The baseline and the labels of user-written arrangements come from the run's manifest:
+    differences are shown from that baseline, and the user's label names its arrangement."""
+    d = write_synthetic_results(tmp_path / "b", arrangements=("fragmented", "alliance",
+                                                              "my_variant"),
+                                baseline="alliance", labels={"my_variant": "My variant"})
+    data = load(d)
+    assert data.baseline == "alliance" and data.label("my_variant") == "My variant"
+    page = build_report(d).read_text(encoding="utf-8")
+    assert ". Paired differences from Alliance (95% CI).</b>" in page
+    assert ". Contract network: My variant.</b>" in page
+    assert "paired difference from the baseline, Alliance" in page
+    t = headline_table(data).set_index(["arrangement", "metric"])
+    s = pd.read_csv(d / "summary.csv").set_index(["arrangement", "metric"])
+    key = ("fragmented", "health_index")
+    assert t.loc[key, "diff_mean"] == pytest.approx(s.loc[key, "diff_mean"])
+    assert pd.isna(s.loc[("alliance", "health_index"), "diff_mean"])
+    # computed from results.parquet alone (no summary.csv), still from the recorded baseline
+    (d / "summary.csv").unlink()
+    bare = load(d)
+    t2 = headline_table(bare).set_index(["arrangement", "metric"])
+    assert t2.loc[("alliance", "health_index"), "diff_mean"] == 0.0
+    fin = final_values(bare.results)
+    fin = fin[fin.metric == "health_index"].set_index(["arrangement", "seed"])["value"]
+    expected = (fin["fragmented"] - fin["alliance"]).mean()
+    assert t2.loc[key, "diff_mean"] == pytest.approx(expected)
+    assert abs(expected) > 1e-6                        # not trivially zero

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from abm.report import build_report
-from abm.report._synthetic import write_synthetic_results
 
 try:  # tests/ as a package or as a plain directory on sys.path
     from tests.browser import artifact_path, check_plotly_page
+    from tests.synthetic import write_synthetic_results
 except ImportError:  # pragma: no cover
     from browser import artifact_path, check_plotly_page
+    from synthetic import write_synthetic_results
 
 pytestmark = pytest.mark.browser
 

@@ -37,7 +37,7 @@ def test_real_run_report_has_every_section_and_figure(real_report):
     for title in ("Contract network: Fragmented", "Contract network: ICP (full)",
                   "Integration over time", "Outcomes over time", "Risk shares by party",
                   "Yearly surplus by party", "GP practice participation over time",
-                  "Paired differences from fragmented (95% CI)"):
+                  "Paired differences from Fragmented (95% CI)"):
         assert f". {title}.</b>" in page, title
     assert "No uncertainties were swept" in page
     assert page.count("* plotly.js v") == 1

@@ -206,8 +206,9 @@ def test_network_hover_shows_value_and_payment():
     hovers = [h for t in fig.data if t.hovertext for h in t.hovertext]
     contract = [h for h in hovers if "payment:" in h]
     assert len(contract) == sum(1 for _ in m.contracts.edges)
-    assert any("whole population annual payment" in h and "£" in h and "a year" in h for h in contract)
-    assert any("capitation" in h for h in contract)
+    assert any("payment: Whole-population annual payment" in h and "£" in h and "a year" in h
+               for h in contract)
+    assert any("payment: Capitation" in h for h in contract)
     assert any("NHS England" in h and "budget" in h for h in hovers)
 
 

@@ -38,7 +38,6 @@ from abm.style import (
     METRIC_INFO,
     ORG_KIND_LABELS,
     arrangement_colour,
-    arrangement_label,
     format_value,
     metric_label,
     metric_unit,
@@ -179,7 +178,7 @@ def _empty(text: str) -> str:
     return f'<p class="empty">{esc(text)}</p>\n'
 
 
-def _cell(row: pd.Series | None, metric: str, arrangement: str) -> str:
+def _cell(row: pd.Series | None, metric: str, arrangement: str, baseline: str | None) -> str:
     if row is None:
         return '<td class="cell">—</td>'
     unit = metric_unit(metric)
@@ -187,7 +186,7 @@ def _cell(row: pd.Series | None, metric: str, arrangement: str) -> str:
     lo, hi = row.get("ci_low"), row.get("ci_high")
     ci = (f'<div class="ci">[{format_value(lo, unit)}, {format_value(hi, unit)}]</div>'
           if pd.notna(lo) and pd.notna(hi) else "")
-    if arrangement == "fragmented":
+    if arrangement == baseline:
         d = '<div class="d">baseline</div>'
     elif pd.notna(row.get("diff_mean")):
         dlo, dhi = row.get("diff_ci_low"), row.get("diff_ci_high")
@@ -207,7 +206,7 @@ def _headline_html(data: ReportData, table: pd.DataFrame) -> str:
     idx = {(r["arrangement"], r["metric"]): r for _, r in table.iterrows()}
     present = set(table["metric"].astype(str))
     arrs = data.arrangements
-    head = "".join(f'<th class="arr" style="--c:{arrangement_colour(a)}">{esc(arrangement_label(a))}'
+    head = "".join(f'<th class="arr" style="--c:{arrangement_colour(a)}">{esc(data.label(a))}'
                    "</th>" for a in arrs)
     out = [f'<table class="headline"><thead><tr><th>Metric</th>{head}</tr></thead><tbody>']
     for g in TABLE_GROUPS:
@@ -221,17 +220,20 @@ def _headline_html(data: ReportData, table: pd.DataFrame) -> str:
             continue
         out.append(f'<tr class="group"><th colspan="{len(arrs) + 1}">{esc(title)}</th></tr>')
         for m in metrics:
-            cells = "".join(_cell(idx.get((a, m)), m, a) for a in arrs)
+            cells = "".join(_cell(idx.get((a, m)), m, a, data.baseline) for a in arrs)
             out.append(f"<tr><td>{esc(metric_label(m))}</td>{cells}</tr>")
     out.append("</tbody></table>")
     n = int(table["n"].max()) if table["n"].notna().any() else data.n_replicates
     fy = _get(data.manifest, "final_year")
     fy = f" (final-year value: {esc(fy)})" if fy else ""
+    delta = (f", and Δ, the paired difference from the baseline, {esc(data.label(data.baseline))}"
+             ", with its 95% interval (bold when the interval excludes zero)"
+             if data.baseline else "; no baseline was compared, so there are no paired "
+             "differences")
     out.append(
         f'<p class="ci">Each cell: mean of the final-year value{fy} over {n} replicates, its 95% '
-        "confidence interval in brackets, and Δ, the paired difference from the fragmented "
-        "arrangement with its 95% interval (bold when the interval excludes zero). Shares are "
-        "in per cent and their differences in percentage points (pp).</p>")
+        f"t-interval in brackets{delta}. Shares are in per cent and their differences in "
+        "percentage points (pp).</p>")
     return "\n".join(out)
 
 
@@ -249,21 +251,23 @@ def _findings_html(data: ReportData, table: pd.DataFrame) -> str:
         best = sub.loc[sub["mean"].idxmax() if info[3] > 0 else sub["mean"].idxmin()]
         word = "highest" if info[3] > 0 else "lowest"
         a = str(best["arrangement"])
-        s = (f"<b>{esc(metric_label(m))}</b> was {word} under {esc(arrangement_label(a))}: "
+        s = (f"<b>{esc(metric_label(m))}</b> was {word} under {esc(data.label(a))}: "
              f"{format_value(best['mean'], unit)}")
         if pd.notna(best.get("ci_low")) and pd.notna(best.get("ci_high")):
             s += (f" (95% CI {format_value(best['ci_low'], unit)} to "
                   f"{format_value(best['ci_high'], unit)})")
-        if a != "fragmented" and pd.notna(best.get("diff_mean")):
-            s += f", {format_value(best['diff_mean'], unit, signed=True)} against fragmented"
+        base = data.baseline
+        if base is not None and a != base and pd.notna(best.get("diff_mean")):
+            s += (f", {format_value(best['diff_mean'], unit, signed=True)} against "
+                  f"{esc(data.label(base))}")
             lo, hi = best.get("diff_ci_low"), best.get("diff_ci_high")
             if pd.notna(lo) and pd.notna(hi):
                 clear = lo > 0 or hi < 0
                 s += (f" ({format_value(lo, unit, signed=True)} to "
                       f"{format_value(hi, unit, signed=True)}; "
                       + ("the interval excludes zero)" if clear else "the interval includes zero)"))
-        elif a == "fragmented":
-            s += ", so no arrangement improved on the fragmented baseline"
+        elif base is not None and a == base:
+            s += f", so no arrangement improved on the baseline, {esc(data.label(base))}"
         items.append(f"<li>{s}.</li>")
     if not items:
         return ""
@@ -307,7 +311,7 @@ def _provenance_html(data: ReportData) -> str:
 def _summary_section(data: ReportData, table: pd.DataFrame, figs: _Figs) -> str:
     cfg = data.config
     arr_list = ", ".join(f'<span class="swatch" style="--c:{arrangement_colour(a)}"></span>'
-                         f"{esc(arrangement_label(a))}" for a in data.arrangements)
+                         f"{esc(data.label(a))}" for a in data.arrangements)
     months = data.n_steps
     years = months / 12
     scale = _get(cfg, "population_scale")
@@ -446,7 +450,7 @@ def _setup_section(data: ReportData, figs: _Figs) -> str:
     parts.append("<h3>Arrangements and their key terms</h3>")
     for a in data.arrangements:
         parts.append(f'<div class="arrangement-card" style="--c:{arrangement_colour(a)}">'
-                     f"<h4>{esc(arrangement_label(a))} <code>{esc(a)}</code></h4>")
+                     f"<h4>{esc(data.label(a))} <code>{esc(a)}</code></h4>")
         definition, where = arrangement_definition(data, a)
         if definition:
             desc, rows, sources = flatten_terms(definition, skip=("label",))
@@ -476,7 +480,7 @@ def _networks_section(data: ReportData, figs: _Figs) -> str:
              "the layout involves no randomness, so every rebuild of the report draws the same "
              "diagrams.</p>"]
     for a in arrs:
-        parts.append(figs.render(F.network_figure(a, data.networks[a])))
+        parts.append(figs.render(F.network_figure(a, data.networks[a], label=data.label(a))))
     return "\n".join(parts)
 
 

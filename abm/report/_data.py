@@ -17,6 +17,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from abm import catalogue
+from abm.definitions import CUMULATIVE_METRICS, DEFAULT_BASELINE, FINAL_YEAR_STEPS
+from abm.stats import mean_ci, paired_difference
 from abm.style import arrangement_order
 
 RESULT_COLUMNS = ["experiment", "arrangement", "point", "replicate", "seed", "step", "metric",
@@ -42,6 +45,12 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     summary_all: pd.DataFrame | None = None     # every sweep point
     point_values: pd.DataFrame | None = None    # points.csv: point, <parameter>... (sweeps)
+    baseline: str | None = DEFAULT_BASELINE     # paired differences are taken from this key
+    labels: dict[str, str] = field(default_factory=dict)  # arrangement key -> label
+
+    def label(self, key: str) -> str:
+        """The arrangement's label: as the run recorded it, else the shipped file's."""
+        return catalogue.label(key, self.labels)
 
     @property
     def metrics(self) -> set[str]:
@@ -174,59 +183,44 @@ def load(results_dir: Path | str) -> ReportData:
     manifest = _read_manifest(d / "manifest.json")
     networks = _read_networks(d / "networks")
 
-    declared = manifest.get("config", {}).get("arrangements") if isinstance(
-        manifest.get("config"), dict) else None
+    recorded = [a for a in manifest.get("arrangements") or [] if isinstance(a, dict)
+                and "key" in a]
+    declared = [str(a["key"]) for a in recorded]
+    if not declared and isinstance(manifest.get("config"), dict):
+        declared = [catalogue.key_of(a) if not catalogue.is_path(a) or Path(a).is_file()
+                    else Path(a).stem for a in manifest["config"].get("arrangements") or []]
     present = results["arrangement"].unique().tolist()
-    keys = list(present)
-    if isinstance(declared, list):
-        keys = [str(k) for k in declared if str(k) in present] + [
-            k for k in present if k not in {str(x) for x in declared}]
+    keys = [k for k in declared if k in present] + [k for k in present if k not in declared]
     arrangements = arrangement_order(keys)
+    labels = {str(a["key"]): str(a["label"]) for a in recorded if a.get("label")}
+    baseline = _baseline(manifest, arrangements)
 
     return ReportData(results_dir=d, results=results, finance=finance, summary=summary,
                       manifest=manifest, networks=networks, sensitivity=sensitivity,
                       arrangements=arrangements, points=points, base_point=base, notes=notes,
-                      summary_all=summary_all, point_values=point_values)
+                      summary_all=summary_all, point_values=point_values, baseline=baseline,
+                      labels=labels)
+
+
+def _baseline(manifest: dict[str, Any], arrangements: list[str]) -> str | None:
+    """The baseline the run recorded (manifest `baseline`, or its config's), else `fragmented`
+    when it is among the results; None when there is none to compare with."""
+    cfg = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    if "baseline" in manifest:
+        chosen = manifest["baseline"]
+    else:
+        chosen = cfg.get("baseline") or DEFAULT_BASELINE
+    return str(chosen) if chosen is not None and str(chosen) in arrangements else None
 
 
 # --------------------------------------------------------------------------- statistics helpers
-
-def t_quantile(n: int) -> float:
-    """Two-sided 95% Student-t quantile for n observations (1.96 when scipy is missing)."""
-    if n < 2:
-        return float("nan")
-    try:
-        from scipy.special import stdtrit  # much lighter to import than scipy.stats
-        return float(stdtrit(n - 1, 0.975))
-    except Exception:  # pragma: no cover - scipy comes with SALib
-        return 1.96
-
-
-def mean_ci(values) -> tuple[float, float, float, int]:
-    """Mean and 95% t-interval of a 1-D sample: (mean, low, high, n)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    n = len(v)
-    if n == 0:
-        return (math.nan, math.nan, math.nan, 0)
-    m = float(v.mean())
-    if n < 2:
-        return (m, math.nan, math.nan, n)
-    half = t_quantile(n) * float(v.std(ddof=1)) / math.sqrt(n)
-    return (m, m - half, m + half, n)
-
-
-CUMULATIVE = frozenset({"provider_failures", "vat_leakage", "money_balance_error"})
-
+# Intervals come from abm.stats, the path summary.csv uses too (mean_ci is re-exported here).
 
 def final_values(results: pd.DataFrame) -> pd.DataFrame:
     """Each (arrangement, replicate, metric)'s final-year value, defined as abm.experiment
     does: the last step for cumulative metrics, else the mean of the last 12 monthly steps
     (step 0, the initial state, excluded)."""
-    try:
-        from abm.experiment import CUMULATIVE_METRICS as cumulative, FINAL_YEAR_STEPS as k
-    except Exception:
-        cumulative, k = CUMULATIVE, 12
+    cumulative, k = CUMULATIVE_METRICS, FINAL_YEAR_STEPS
     r = results
     if r["step"].nunique() > 1:
         r = r[r["step"] > r["step"].min()]
@@ -241,13 +235,20 @@ def final_values(results: pd.DataFrame) -> pd.DataFrame:
     return out[cols].reset_index()
 
 
-def headline_table(data: ReportData, baseline: str = "fragmented") -> pd.DataFrame:
+_BASELINE_OF_DATA = object()
+
+
+def headline_table(data: ReportData, baseline: str | None | object = _BASELINE_OF_DATA
+                   ) -> pd.DataFrame:
     """Per (arrangement, metric): mean, ci_low, ci_high, n, diff_mean, diff_ci_low, diff_ci_high.
 
     Taken from summary.csv when it has the rows; metrics summary.csv lacks are computed here
-    from results.parquet (final-step value over replicates; differences paired by replicate,
-    which share a seed under common random numbers).
+    from results.parquet (final-year value over replicates; differences from the run's
+    baseline, `data.baseline` unless given, paired by replicate, which share a seed under
+    common random numbers).
     """
+    if baseline is _BASELINE_OF_DATA:
+        baseline = data.baseline
     rows: list[dict[str, Any]] = []
     have: set[tuple[str, str]] = set()
     s = data.summary
@@ -272,9 +273,9 @@ def headline_table(data: ReportData, baseline: str = "fragmented") -> pd.DataFra
                  diff_mean=math.nan, diff_ci_low=math.nan, diff_ci_high=math.nan)
         if arr != baseline and len(base):
             b = base.reindex(pd.MultiIndex.from_arrays([[metric] * len(grp), grp[key]]))
-            diff = grp["value"].to_numpy() - b.to_numpy()
-            dm, dlo, dhi, dn = mean_ci(diff)
-            r.update(diff_mean=dm, diff_ci_low=dlo, diff_ci_high=dhi)
+            d = paired_difference(grp["value"].to_numpy(), b.to_numpy())
+            r.update(diff_mean=d["diff_mean"], diff_ci_low=d["diff_ci_low"],
+                     diff_ci_high=d["diff_ci_high"])
         elif arr == baseline:
             r.update(diff_mean=0.0, diff_ci_low=0.0, diff_ci_high=0.0)
         rows.append(r)

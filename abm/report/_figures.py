@@ -13,37 +13,30 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from abm.report._data import ReportData, mean_ci, quantile_bands, sweep_tornado
+from abm import netdraw
+from abm.definitions import PARTIES
+from abm.report._data import ReportData, quantile_bands, sweep_tornado
+from abm.stats import mean_ci
 from abm.style import (
-    CONTRACT_KIND_LABELS,
     GP_STATUS_COLOURS,
     GP_STATUS_LABELS,
     METRIC_GROUPS,
     METRIC_INFO,
-    ORG_KIND_LABELS,
-    ORG_KIND_STYLE,
     PARTY_LABELS,
+    PAYMENT_ORDER,
     apply_style,
     arrangement_colour,
     arrangement_label,
-    contract_kind_style,
     format_value,
     hex_to_rgba,
     metric_label,
     metric_unit,
-    org_kind_style,
     party_colour,
+    payment_colour,
+    payment_label,
 )
 
-PARTIES = ("funder", "commissioner", "lead", "providers", "gp_practices")
 GP_STATUSES = ("outside", "partial", "full", "returned")
-PAYMENT_ORDER = ("allocation", "capitation", "wpap", "block", "tariff", "fee", "none")
-PAYMENT_LABELS = {"allocation": "Allocation", "capitation": "Capitation",
-                  "wpap": "Whole-population annual payment", "block": "Block", "tariff": "Tariff",
-                  "fee": "Fee", "none": "No payment"}
-PAYMENT_COLOURS = {"allocation": "#332288", "capitation": "#0072B2", "wpap": "#56B4E9",
-                   "block": "#E69F00", "tariff": "#D55E00", "fee": "#CC79A7", "none": "#BBBBBB"}
-
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
@@ -95,9 +88,11 @@ FOREST_METRICS = ("integrated_handoff_share", "orgs_per_patient", "continuity_of
 
 
 def forest_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
-    """Paired differences from `fragmented` with 95% intervals, one panel per headline metric."""
-    others = [a for a in data.arrangements if a != "fragmented"]
-    if not others or table.empty:
+    """Paired differences from the run's baseline with 95% intervals, one panel per headline
+    metric."""
+    base = data.baseline
+    others = [a for a in data.arrangements if a != base]
+    if base is None or not others or table.empty:
         return None
     metrics = [m for m in FOREST_METRICS
                if not table[(table["metric"] == m) & table["diff_mean"].notna()
@@ -105,7 +100,8 @@ def forest_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
     if not metrics:
         return None
     cols = 2
-    labels = [arrangement_label(a) for a in others]
+    labels = [data.label(a) for a in others]
+    base_label = data.label(base)
     fig, rows, height = _grid([metric_label(m) for m in metrics], cols, 30 * len(others) + 30,
                               hspace=0.22, extra=110)
     for i, m in enumerate(metrics):
@@ -126,7 +122,7 @@ def forest_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
                 error_x=dict(type="data", array=[err_plus], arrayminus=[err_minus],
                              color=arrangement_colour(a), thickness=2, width=4),
                 name=lab, legendgroup=a, showlegend=False,
-                hovertemplate=(f"{lab}<br>{metric_label(m)}<br>difference from fragmented: "
+                hovertemplate=(f"{lab}<br>{metric_label(m)}<br>difference from {base_label}: "
                                f"{format_value(dm, unit, signed=True)}<br>95% CI "
                                f"{format_value(lo, unit, signed=True)} to "
                                f"{format_value(hi, unit, signed=True)}<extra></extra>")),
@@ -135,10 +131,11 @@ def forest_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
         fig.update_xaxes(title_text="percentage points" if unit == "share" else _axis_title(m),
                          row=r, col=c)
         fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], row=r, col=c)
-    title = "Paired differences from fragmented (95% CI)"
+    title = f"Paired differences from {base_label} (95% CI)"
     apply_style(fig, title=title, height=height, legend=False)
     return Figure("summary-differences", title,
-                  "Mean difference from the fragmented arrangement in the final-year value, "
+                  f"Mean difference from the baseline arrangement ({base_label}) in the "
+                  "final-year value, "
                   "paired by replicate (common random numbers), with its 95% confidence "
                   "interval. Shares are in percentage points. An interval that excludes the "
                   "dotted zero line marks a difference unlikely to be noise.", fig)
@@ -165,16 +162,16 @@ def payment_mix_figure(data: ReportData) -> Figure | None:
     if not kinds:
         return None
     fig = go.Figure()
-    labels = [arrangement_label(a) for a in arrs]
+    labels = [data.label(a) for a in arrs]
     for p in kinds:
         shares, values = [], []
         for a in arrs:
             tot = sum(totals[a].values())
             shares.append(100 * totals[a].get(p, 0.0) / tot if tot > 0 else 0.0)
             values.append(format_value(totals[a].get(p, 0.0), "gbp"))
-        fig.add_trace(go.Bar(x=labels, y=shares, name=PAYMENT_LABELS.get(p, p),
-                             marker_color=PAYMENT_COLOURS.get(p, "#777777"), customdata=values,
-                             hovertemplate="%{x}<br>" + PAYMENT_LABELS.get(p, p)
+        fig.add_trace(go.Bar(x=labels, y=shares, name=payment_label(p),
+                             marker_color=payment_colour(p), customdata=values,
+                             hovertemplate="%{x}<br>" + payment_label(p)
                              + ": %{y:.1f}% of contract value (%{customdata} a year)<extra></extra>"))
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title_text="% of contract value", range=[0, 100])
@@ -186,189 +183,38 @@ def payment_mix_figure(data: ReportData) -> Figure | None:
 
 
 # ------------------------------------------------------------------------------------ networks
-
-_ROLE_LEVEL = {"funder": 0, "commissioner": 1, "lead": 2, "member": 3, "provider": 3,
-               "subcontractor": 3.6, "practice": 4.4}
-_KIND_LEVEL = {"funder": 0, "commissioner": 1, "local_authority": 1, "prime_contractor": 2,
-               "gp_practice": 4.4, "gp_federation": 3.6}
-_KIND_ORDER = {k: i for i, k in enumerate(ORG_KIND_STYLE)}
-MAX_PER_ROW = 18
-
+# Layout, labels and styles are abm.netdraw's, shared with the browser app.
 
 def network_layout(g: nx.MultiDiGraph) -> dict[Any, tuple[float, float]]:
-    """Deterministic layered layout: money flows down (funder, commissioners, lead, providers,
-    practices); within a layer nodes are sorted by kind then id and wrapped into rows."""
-    layers: dict[float, list[Any]] = {}
-    for n, d in g.nodes(data=True):
-        role, kind = str(d.get("role", "")), str(d.get("kind", ""))
-        level = _ROLE_LEVEL.get(role, _KIND_LEVEL.get(kind, 3))
-        layers.setdefault(level, []).append(n)
-    pos: dict[Any, tuple[float, float]] = {}
-    y = 0.0
-    width = max(min(len(v), MAX_PER_ROW) for v in layers.values()) if layers else 1
-    for level in sorted(layers):
-        nodes = sorted(layers[level], key=lambda n: (_KIND_ORDER.get(
-            str(g.nodes[n].get("kind", "")), 99), str(g.nodes[n].get("kind", "")), str(n)))
-        rows = [nodes[i:i + MAX_PER_ROW] for i in range(0, len(nodes), MAX_PER_ROW)]
-        for r, row in enumerate(rows):
-            k = len(row)
-            spread = (width - 1) if k > 1 else 0
-            # Wide rows use the full width; short rows are centred with natural spacing.
-            step = min(spread / (k - 1), width / 4) if k > 1 else 0
-            x0 = (width - 1) / 2 - step * (k - 1) / 2
-            for i, n in enumerate(row):
-                pos[n] = (x0 + i * step, -y)
-            y += 0.55 if r < len(rows) - 1 else 0
-        y += 1.0
-    return pos
+    """Deterministic layered layout (abm.netdraw.layout): money flows down (funder,
+    commissioners, lead, providers, subcontractors, practices)."""
+    return netdraw.layout(g)
 
 
-def _bezier(p0, p2, bulge: float, n: int = 14):
-    """Points of a quadratic curve from p0 to p2 bowed sideways by `bulge` (× length)."""
-    (x0, y0), (x2, y2) = p0, p2
-    dx, dy = x2 - x0, y2 - y0
-    mx, my = (x0 + x2) / 2 - dy * bulge, (y0 + y2) / 2 + dx * bulge
-    t = np.linspace(0, 1, n)
-    xs = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * mx + t ** 2 * x2
-    ys = (1 - t) ** 2 * y0 + 2 * (1 - t) * t * my + t ** 2 * y2
-    return xs, ys
-
-
-def network_figure(arrangement: str, g: nx.MultiDiGraph) -> Figure:
-    """Contract network diagram: nodes by organisation kind (colour + symbol) sized by budget,
-    edges by contract kind (colour + dash), hover with value, payment, term and status."""
-    pos = network_layout(g) or {}
-    xs_all = [p[0] for p in pos.values()] or [0.0]
-    ys_all = [p[1] for p in pos.values()] or [0.0]
-    xr = [min(xs_all) - 0.8, max(xs_all) + 0.8]
-    yr = [min(ys_all) - 0.7, max(ys_all) + 0.5]
-    plot_h = 120 * (yr[1] - yr[0])
-    # Pixels per data unit (plot width estimated at 700 px) so arrows point the right way.
-    sx, sy = 700 / (xr[1] - xr[0]), plot_h / (yr[1] - yr[0])
-    fig = go.Figure()
-    # ----- edges, one trace per contract kind (line) + one hover/arrow trace per kind
-    by_kind: dict[str, list[tuple[Any, Any, dict]]] = {}
-    for u, v, d in g.edges(data=True):
-        by_kind.setdefault(str(d.get("kind", "other")), []).append((u, v, d))
-    order = [k for k in CONTRACT_KIND_LABELS if k in by_kind] + sorted(
-        k for k in by_kind if k not in CONTRACT_KIND_LABELS)
-    pair_count: dict[tuple[Any, Any], int] = {}
-
-    def label(n):
-        return str(g.nodes[n].get("label") or n)
-
-    # Line width grows with contract value (three widths, cut at the network's terciles).
-    vals = sorted(_num(d.get("value"), 0.0) for _, _, d in g.edges(data=True)
-                  if d.get("kind") != "allocation")
-    cuts = (vals[len(vals) // 3], vals[2 * len(vals) // 3]) if vals else (0.0, 0.0)
-    widths = (0.9, 1.8, 3.2)
-
-    def width_of(d) -> int:
-        v = _num(d.get("value"), 0.0)
-        return 2 if d.get("kind") == "allocation" else (0 if v <= cuts[0] else
-                                                          1 if v <= cuts[1] else 2)
-
-    for kind in order:
-        colour, dash = contract_kind_style(kind)
-        lines: dict[int, tuple[list, list]] = {}
-        hx, hy, angles, texts = [], [], [], []
-        for u, v, d in by_kind[kind]:
-            if u not in pos or v not in pos:
-                continue
-            key = (min(str(u), str(v)), max(str(u), str(v)))
-            k = pair_count.get(key, 0)
-            pair_count[key] = k + 1
-            same_level = abs(pos[u][1] - pos[v][1]) < 1e-9
-            bulge = (0.18 if same_level else 0.0) + 0.12 * k * (-1) ** k
-            xs, ys = _bezier(pos[u], pos[v], bulge)
-            lx, ly = lines.setdefault(width_of(d), ([], []))
-            lx += xs.tolist() + [None]
-            ly += ys.tolist() + [None]
-            mid = len(xs) // 2
-            hx.append(float(xs[mid]))
-            hy.append(float(ys[mid]))
-            ddx, ddy = xs[mid + 1] - xs[mid - 1], ys[mid + 1] - ys[mid - 1]
-            angles.append(math.degrees(math.atan2(ddx * sx, ddy * sy)))
-            start, end = d.get("start"), d.get("end")
-            term = f"month {start}" if start not in (None, "") else ""
-            if end not in (None, "", -1, "-1") and not (isinstance(end, float) and math.isnan(end)):
-                term += f" to {end}"
-            services = str(d.get("services") or "").replace(",", ", ")
-            texts.append(
-                f"<b>{label(u)} → {label(v)}</b><br>"
-                f"{CONTRACT_KIND_LABELS.get(kind, kind)}<br>"
-                f"payment: {PAYMENT_LABELS.get(str(d.get('payment')), d.get('payment', '—'))}<br>"
-                f"value: {format_value(d.get('value'), 'gbp')} a year<br>"
-                + (f"services: {services}<br>" if services else "")
-                + (f"term: {term}<br>" if term else "")
-                + f"status: {d.get('status', '—')}")
-        name = CONTRACT_KIND_LABELS.get(kind, kind)
-        for j, w in enumerate(sorted(lines)):
-            lx, ly = lines[w]
-            fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name=name,
-                                     legendgroup="c-" + kind, showlegend=(j == 0),
-                                     line=dict(color=colour, width=widths[w], dash=dash),
-                                     opacity=0.7, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=hx, y=hy, mode="markers", name=name, legendgroup="c-" + kind,
-                                 showlegend=False, text=texts, hovertemplate="%{text}<extra></extra>",
-                                 marker=dict(symbol="triangle-up", size=9, color=colour,
-                                             angle=angles, line=dict(width=0))))
-    # ----- nodes, one trace per organisation kind
-    rows_of: dict[float, list[Any]] = {}
-    for n, (x, y) in pos.items():
-        rows_of.setdefault(round(y, 6), []).append(n)
-    order_in_layer = {n: i for ns in rows_of.values()
-                      for i, n in enumerate(sorted(ns, key=lambda n: pos[n][0]))}
-    budgets = [_num(d.get("budget"), 0.0) for _, d in g.nodes(data=True)]
-    bmax = max([b for b in budgets if math.isfinite(b)] + [0.0])
-    kinds: dict[str, list[Any]] = {}
-    for n, d in g.nodes(data=True):
-        kinds.setdefault(str(d.get("kind", "other")), []).append(n)
-    korder = [k for k in ORG_KIND_STYLE if k in kinds] + sorted(
-        k for k in kinds if k not in ORG_KIND_STYLE)
-    for kind in korder:
-        colour, symbol = org_kind_style(kind)
-        nodes = kinds[kind]
-        xs = [pos[n][0] for n in nodes]
-        ys = [pos[n][1] for n in nodes]
-        sizes, texts, labels = [], [], []
-        for n in nodes:
-            d = g.nodes[n]
-            b = _num(d.get("budget"), 0.0)
-            b = b if math.isfinite(b) else 0.0
-            sizes.append(9 + 30 * math.sqrt(b / bmax) if bmax > 0 else 12)
-            nhs = d.get("nhs_body")
-            texts.append(f"<b>{label(n)}</b><br>{ORG_KIND_LABELS.get(kind, kind)}<br>"
-                         f"role: {d.get('role', '—')}<br>"
-                         f"budget: {format_value(b, 'gbp')} a year<br>"
-                         f"NHS body: {'yes' if nhs in (True, 'true', 'True', 1) else 'no'}<br>"
-                         f"contracts: {g.in_degree(n)} in, {g.out_degree(n)} out")
-            labels.append("" if kind == "gp_practice" else label(n))
-        # Alternate labels above and below along a layer so long names do not collide.
-        tpos = ["top center" if order_in_layer.get(n, 0) % 2 else "bottom center"
-                for n in nodes]
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="markers+text", name=ORG_KIND_LABELS.get(kind, kind),
-            legendgroup="o-" + kind, text=labels, textposition=tpos,
-            textfont=dict(size=10), hovertext=texts, hovertemplate="%{hovertext}<extra></extra>",
-            marker=dict(size=sizes, color=colour, symbol=symbol,
-                        line=dict(color="white", width=1))))
-    title = f"Contract network: {arrangement_label(arrangement)}"
+def network_figure(arrangement: str, g: nx.MultiDiGraph, label: str | None = None) -> Figure:
+    """Contract network diagram (abm.netdraw): nodes by organisation kind (colour + symbol)
+    sized by budget, edges by contract kind (colour + dash), hover with value, payment, term
+    and status."""
+    name = label or arrangement_label(arrangement)
+    probe = netdraw.Drawing(y_range=netdraw.y_range(netdraw.layout(g)))
+    plot_h = probe.plot_height(120)
+    drawing = netdraw.draw(g, plot_px=(700.0, float(plot_h)))
+    fig = go.Figure(data=drawing.traces)
+    title = f"Contract network: {name}"
     n_nodes, n_edges = g.number_of_nodes(), g.number_of_edges()
     apply_style(fig, title=title, height=int(plot_h + 130))
-    fig.update_xaxes(visible=False, showgrid=False, range=xr)
-    fig.update_yaxes(visible=False, showgrid=False, range=yr)
-    fig.update_layout(legend=dict(itemsizing="constant", orientation="v", y=1, x=1.01,
+    fig.update_layout(**drawing.axes(), annotations=drawing.annotations,
+                      legend=dict(itemsizing="constant", orientation="v", y=1, x=1.01,
                                   yanchor="top", xanchor="left"),
                       margin=dict(l=20, r=230, t=60, b=20), hovermode="closest")
     return Figure(f"network-{arrangement}", title,
-                  f"Initial contract network of the {arrangement_label(arrangement)} arrangement "
+                  f"Initial contract network of the {name} arrangement "
                   f"({n_nodes} organisations, {n_edges} contracts). Money flows downwards: funder, "
-                  "commissioners, lead organisation, providers, GP practices. Node colour and "
-                  "shape give the organisation kind and area its annual budget; line colour and "
-                  "dash give the contract kind and line width its annual value, and the triangle "
-                  "on each line points from payer to payee (hover on it for the contract's value "
-                  "and payment). Click a legend entry to hide that kind.", fig)
+                  "commissioners, lead organisation, providers, subcontractors, GP practices. "
+                  "Node colour and shape give the organisation kind and area its annual budget; "
+                  "line colour and dash give the contract kind and line width its annual value, "
+                  "and the triangle on each line points from payer to payee (hover on it for the "
+                  "contract's value and payment). Click a legend entry to hide that kind.", fig)
 
 
 # ----------------------------------------------------------------------------------- over time
@@ -395,7 +241,7 @@ def over_time_figure(data: ReportData, group: str) -> Figure | None:
                 continue
             colour = arrangement_colour(a)
             x = (b["step"].to_numpy() / 12.0).round(4)
-            lab = arrangement_label(a)
+            lab = data.label(a)
             q10, q90 = b["q10"].to_numpy() * scale, b["q90"].to_numpy() * scale
             # plain dicts, added in one batch: far faster than validated objects one by one
             traces += [
@@ -436,7 +282,7 @@ def risk_share_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
     if rs.empty:
         return None
     arrs = [a for a in data.arrangements if a in set(rs["arrangement"])]
-    labels = [arrangement_label(a) for a in arrs]
+    labels = [data.label(a) for a in arrs]
     parties = [p for p in PARTIES if f"risk_share.{p}" in set(rs["metric"])]
     parties += sorted({m.split(".", 1)[1] for m in rs["metric"]} - set(parties))
     fig = go.Figure()
@@ -497,7 +343,7 @@ def surplus_figure(data: ReportData) -> Figure | None:
             continue
         colour = arrangement_colour(a)
         fig.add_trace(go.Box(x=xs, q1=q1, median=med, q3=q3, lowerfence=lo, upperfence=hi,
-                             mean=mean, name=arrangement_label(a), legendgroup=a,
+                             mean=mean, name=data.label(a), legendgroup=a,
                              marker_color=colour, fillcolor=hex_to_rgba(colour, 0.35),
                              line=dict(color=colour), boxpoints=False))
     if not fig.data:
@@ -524,7 +370,7 @@ def failures_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
     panels = (["Provider failures by the end of the run"] if have_fail else []) + (
         ["Share of organisation-years in deficit"] if have_def else [])
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, horizontal_spacing=0.12)
-    labels = {a: arrangement_label(a) for a in data.arrangements}
+    labels = {a: data.label(a) for a in data.arrangements}
     col = 1
     if have_fail:
         sub = table[table["metric"] == "provider_failures"].set_index("arrangement")
@@ -587,7 +433,7 @@ def gp_figure(data: ReportData) -> Figure | None:
     arrs = [a for a in data.arrangements if a in set(bands["arrangement"])]
     cols = min(3, len(arrs))
     rows = math.ceil(len(arrs) / cols)
-    fig, rows, height = _grid([arrangement_label(a) for a in arrs], cols, 220, hspace=0.06,
+    fig, rows, height = _grid([data.label(a) for a in arrs], cols, 220, hspace=0.06,
                               shared_yaxes=True)
     for i, a in enumerate(arrs):
         r, c = i // cols + 1, i % cols + 1
@@ -611,7 +457,7 @@ def gp_figure(data: ReportData) -> Figure | None:
             fig.add_trace(go.Scatter(
                 x=x, y=b["median"], mode="lines", name=name, legendgroup=m,
                 showlegend=(i == 0), line=dict(color=colour, width=2),
-                hovertemplate=f"{arrangement_label(a)}<br>{name}<br>year %{{x:.2f}}: "
+                hovertemplate=f"{data.label(a)}<br>{name}<br>year %{{x:.2f}}: "
                               "median %{y:.1f} practices<extra></extra>"), row=r, col=c)
         if c == 1:
             fig.update_yaxes(title_text="practices", row=r, col=c)
@@ -671,7 +517,7 @@ def tornado_figure(data: ReportData) -> Figure | None:
             lo = (sg["low"] - sg["base"]).to_numpy() * scale
             hi = (sg["high"] - sg["base"]).to_numpy() * scale
             colour = arrangement_colour(a) if by_arr else "#0072B2"
-            name = arrangement_label(a) if by_arr else "effect"
+            name = data.label(a) if by_arr else "effect"
             custom = [[format_value(x, unit) for x in row] for row in
                       sg[["low", "high", "base"]].to_numpy()]
             fig.add_trace(go.Bar(
@@ -726,7 +572,7 @@ def sobol_figure(data: ReportData) -> Figure | None:
             sg = sg.groupby("parameter")[["S1", "S1_conf", "ST", "ST_conf"]].mean().reindex(
                 params)
             colour = arrangement_colour(a) if by_arr else "#0072B2"
-            lab = arrangement_label(a) if by_arr else "Sobol index"
+            lab = data.label(a) if by_arr else "Sobol index"
             # Same offsetgroup: the solid S1 bar is drawn over the pale ST bar of its group.
             fig.add_trace(go.Bar(
                 y=params, x=sg["ST"], orientation="h", name=lab, legendgroup=a, offsetgroup=a,

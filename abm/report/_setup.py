@@ -52,7 +52,14 @@ def _load_yaml(path: Path) -> dict[str, Any] | None:
 
 def arrangement_definition(data: ReportData, key: str) -> tuple[dict[str, Any] | None, str]:
     """(definition, where it came from) of one arrangement: the manifest's resolved config
-    first (that is what the run used), then abm.params, then configs/arrangements/<key>.yaml."""
+    first (that is what the run used), then abm.params, then configs/arrangements/<key>.yaml.
+    A user-written arrangement file's definition is in the manifest as the run read it."""
+    recorded = data.manifest.get("arrangement_definitions")
+    if isinstance(recorded, dict) and isinstance(recorded.get(key), dict):
+        files = {str(a.get("key")): a.get("file") for a in data.manifest.get("arrangements") or []
+                 if isinstance(a, dict)}
+        name = Path(str(files.get(key) or f"{key}.yaml")).name
+        return recorded[key], f"{name} (user-written; as recorded in the run manifest)"
     cfg = data.config
     for holder in (cfg.get("arrangement_definitions"), cfg.get("arrangement_terms"),
                    (cfg.get("definitions") or {}).get("arrangements")

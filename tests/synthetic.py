@@ -1,7 +1,9 @@
-"""A small synthetic results directory in exactly the format `abm run` writes (INTERFACE.md).
+"""A small synthetic results directory in exactly the format `abm run` writes.
 
-Used by the report tests (and handy for trying report changes without running the model).
-Numbers are made up; only their shape matters.
+A test helper (it lives under tests/, not in the package): the report tests build reports
+from it in seconds without the model, and it is handy for trying report changes by hand
+(`python -c "import sys; sys.path.insert(0, 'tests'); import synthetic; ..."`). Numbers are
+made up; only their shape matters.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ METRICS = [
     "vat_leakage", "health_index", "money_balance_error", "gp_outside", "gp_partial", "gp_full",
     "gp_returned",
 ]
-PARTIES = ["funder", "commissioner", "lead", "providers", "gp_practices"]
+from abm import catalogue, stats
+from abm.definitions import PARTIES
+from abm.params import ARRANGEMENTS
 N_PRACTICES = 6
 
 
@@ -83,11 +87,15 @@ def synthetic_network(arrangement: str) -> nx.MultiDiGraph:
 def write_synthetic_results(out: Path | str, arrangements=("fragmented", "alliance", "icp_full"),
                             replicates: int = 3, steps: int = 24, seed: int = 7,
                             sensitivity: bool = False, name: str = "synthetic-test",
-                            risk_shares: bool = True, gp_metrics: bool = True) -> Path:
+                            risk_shares: bool = True, gp_metrics: bool = True,
+                            baseline: str | None = "fragmented",
+                            labels: dict[str, str] | None = None) -> Path:
     """Write results.parquet, finance.parquet, summary.csv, manifest.json, networks/*.graphml
     into `out`, shaped as abm.experiment writes them. With `sensitivity`, the experiment also
     sweeps two uncertain parameters by Sobol sampling: 8 sweep points, points.csv and a
-    sensitivity.csv of Sobol indices (arrangement, metric, parameter, S1, S1_conf, ST, ST_conf)."""
+    sensitivity.csv of Sobol indices (arrangement, metric, parameter, S1, S1_conf, ST, ST_conf).
+    `baseline` is the arrangement paired differences are taken from and `labels` gives labels
+    (as a run records them for user-written arrangement files) for keys outside the six."""
     n_points = 8 if sensitivity else 1
     sweep = np.random.default_rng(seed + 1).random((n_points, 2))
     out = Path(out)
@@ -165,23 +173,20 @@ def write_synthetic_results(out: Path | str, arrangements=("fragmented", "allian
                                  "org_kind", "party", "income", "cost", "surplus", "reserves"]
                  ).to_parquet(out / "finance.parquet", index=False)
 
-    # summary.csv: final-step value over replicates, paired difference from fragmented
+    # summary.csv: final-step value over replicates, paired difference from the baseline
     last = res[res["step"] == res["step"].max()]
     srows = []
     for (arr, point, metric), grp in last.groupby(["arrangement", "point", "metric"]):
         v = grp.sort_values("replicate")["value"].to_numpy()
-        b = last[(last["arrangement"] == "fragmented") & (last["metric"] == metric)
+        b = last[(last["arrangement"] == baseline) & (last["metric"] == metric)
                  & (last["point"] == point)].sort_values("replicate")["value"].to_numpy()
-        m, sd = v.mean(), v.std(ddof=1)
-        half = 4.303 * sd / np.sqrt(len(v))
-        d = v - b if len(b) == len(v) else np.full(len(v), np.nan)
-        dh = 4.303 * d.std(ddof=1) / np.sqrt(len(d))
-        base = arr == "fragmented"
-        srows.append(dict(arrangement=arr, point=point, metric=metric, mean=m, sd=sd,
-                          ci_low=m - half, ci_high=m + half, n=len(v),
-                          diff_mean=np.nan if base else d.mean(),
-                          diff_ci_low=np.nan if base else d.mean() - dh,
-                          diff_ci_high=np.nan if base else d.mean() + dh, note=""))
+        base = arr == baseline or len(b) != len(v)
+        d = stats.paired_difference(v, v if base else b)
+        d.pop("n")
+        if base:
+            d = dict.fromkeys(d, np.nan)
+        srows.append(dict(arrangement=arr, point=point, metric=metric, **stats.describe(v), **d,
+                          note=""))
     if risk_shares:
         for ai, arr in enumerate(arrangements):
             effect = ai / max(len(arrangements) - 1, 1)
@@ -200,6 +205,7 @@ def write_synthetic_results(out: Path | str, arrangements=("fragmented", "allian
               "economy": "default", "arrangements": list(arrangements),
               "replications": replicates, "seed": seed, "months": steps,
               "population_scale": 0.01, "overrides": {"prevention.budget_share": 0.03},
+              "baseline": baseline,
               "shocks": [], "uncertainties": None}
     params = ["prevention.budget_share", "gp.integration_propensity"]
     if sensitivity:
@@ -219,7 +225,11 @@ def write_synthetic_results(out: Path | str, arrangements=("fragmented", "allian
                 "tasks": n_points * replicates * len(arrangements), "resumed_tasks": 0,
                 "started": "2026-11-23T10:00:00+00:00", "finished": "2026-11-23T10:00:02+00:00",
                 "wall_seconds": 1.5, "task_cpu_seconds": 3.0,
-                "final_year": "last step (synthetic)"}
+                "final_year": "last step (synthetic)", "baseline": baseline,
+                "arrangements": [{"key": a, "label": (labels or {}).get(a) or catalogue.label(a),
+                                  "file": f"{a}.yaml", "shipped": a in ARRANGEMENTS,
+                                  "sha256": None} for a in arrangements],
+                "arrangement_definitions": {}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     for arr in arrangements:
         nx.write_graphml(synthetic_network(arr), out / "networks" / f"{arr}.graphml")
