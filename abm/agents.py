@@ -359,7 +359,7 @@ class GPPractice(Organisation):
             pos = {q.idx: i for i, q in enumerate(m.practices)}
             m.pop.reregister(stay, rng.choice(np.array([pos[i] for i in others]), size=len(stay)), forget=False)
         m.update_list_sizes()
-        gms.value = gms.per_capita * self.list_size
+        gms.value = gms.per_capita * m.finance.weighted_list(k) * m.finance.uplift
         m.results.event(t, "return", self.org_id)
         m.refresh_structure()
 

@@ -37,6 +37,9 @@ FIELDS: dict[str, object] = {
     "procured": False,
     "note": "",
     "base_value": 0.0,      # value at the start of its term, before yearly uplifts
+    "cost_floor": 0.0,      # subcontracts: the provider's cost of the services (its reservation price)
+    "holder_margin": 0.0,   # subcontracts: what the holder's budget for them leaves after price and VAT
+    "vat_expected": 0.0,    # subcontracts: irrecoverable VAT the holder expects to pay on the price
 }
 
 
@@ -309,13 +312,21 @@ class ContractNetwork:
 def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params: dict,
                   spend: dict[str, dict[str, float]], practice_modes: dict[str, str],
                   practice_salaried: dict[str, bool], population: float, practice_lists: dict[str, float],
-                  permits: Callable[[str], bool] | None = None) -> ContractNetwork:
+                  permits: Callable[[str], bool] | None = None,
+                  cost_floor: Callable[[str, list[str]], float] | None = None,
+                  holder_vat: float = 0.0) -> ContractNetwork:
     """Add every contract an arrangement implies to `net` (whose nodes may already exist).
 
     `spend[org][service]` is the current (baseline) yearly spend on each provider's services at
     tariff prices; contract values are set from it, as the Whole Population Annual Payment is set from
     current spend (NHS England, Draft ICP Contract, 2018). `permits(org)` is the commissioner's
     decision to allow a provider as a subcontractor where the arrangement needs permission.
+
+    Subcontract prices are negotiated: the holder can pay at most its budget for the services (value
+    factor x current spend) less its management fee and the irrecoverable VAT on the price
+    (`holder_vat`, a share of the price); the provider accepts no less than its cost (`cost_floor`). Where
+    the budget leaves room the provider gets `subcontract.provider_bargaining_share` of it; where it does
+    not, the provider is paid its cost and the holder bears the gap.
     """
     orgs = {o["id"]: o for o in economy["organisations"]}
     by_side: dict[str, list[str]] = {}
@@ -365,12 +376,18 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
         outside = [s for s in services if s not in inside]
         if inside and oid != holder:
             pay = arrangement["subcontract_payment"].get(o["kind"], "block")
-            val = sum(spend[oid][s] for s in inside) * vf * (1 - fee)
-            c = net.add(new_contract(f"sub:{oid}", "subcontract", pay, holder, oid, value=val,
+            current = sum(spend[oid][s] for s in inside)
+            budget = current * vf
+            ceiling = budget * (1 - fee) / (1 + holder_vat)
+            floor = cost_floor(oid, inside) if cost_floor else ceiling
+            beta = p["subcontract"]["provider_bargaining_share"]
+            price = floor + beta * (ceiling - floor) if ceiling >= floor else floor
+            c = net.add(new_contract(f"sub:{oid}", "subcontract", pay, holder, oid, value=price,
                                      end=None if years is None else 12 * years, services=inside,
-                                     price_factor=vf * (1 - fee),
+                                     price_factor=price / current if current > 0 else 1.0,
                                      pass_through=pt if not PAYMENT_KINDS[pay].per_activity else 0.0,
-                                     trust=trust0))
+                                     trust=trust0, cost_floor=floor, vat_expected=price * holder_vat,
+                                     holder_margin=budget - price * (1 + holder_vat)))
             net.set_role(oid, "subcontractor")
             net.set_route(inside, oid, c.cid)
         by_payer: dict[str, list[str]] = {}

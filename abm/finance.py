@@ -49,6 +49,8 @@ class Finance:
         self.ledger: Ledger | None = None
         self.uplift = 1.0
         self.paid_ytd: dict[str, float] = {}
+        self._practice_need0 = None
+        self._practice_key = None
         self.settled_ytd: dict[str, float] = {}
         self.pool_ytd: dict[str, float] = {}
 
@@ -186,16 +188,27 @@ class Finance:
         """Repayable cash support from the funder (NHS revenue support): a transfer, so money is conserved."""
         if amount <= 0:
             return
-        self.ledger.transfer(self.model.funder.idx, org.idx, amount, "support")
+        self.ledger.lend(self.model.funder.idx, org.idx, amount)
         self.loans[org.idx] += amount
         self.support_ytd[org.idx] += amount
 
     def repay(self, org, amount: float) -> None:
         if amount <= 0:
             return
-        self.ledger.transfer(org.idx, self.model.funder.idx, amount, "support")
+        self.ledger.lend(self.model.funder.idx, org.idx, -amount)
         self.loans[org.idx] -= amount
         self.support_ytd[org.idx] -= amount
+
+    def cost_floor(self, oid: str, services: list[str]) -> float:
+        """A provider's yearly cost of delivering `services` at current activity: its reservation price."""
+        o = self.model.org_by_id[oid]
+        ratio = o.expected_cost / o.expected_income if o.expected_income > 0 else 1.0
+        return sum(self.spend[oid].get(s, 0.0) for s in services) * ratio
+
+    def vat_rate(self, holder) -> float:
+        """Irrecoverable VAT as a share of subcontracted value, for a holder of this VAT position."""
+        vat = self.p["vat"]
+        return vat["rate"] * vat["vatable_share"] * (vat["nhs_residual_share"] if holder.vat_recovers else 1.0)
 
     def contract_admin_cost(self, c: Contract, info: ContractKind | None = None) -> float:
         """Yearly cost to the payer of managing a contract (transaction cost)."""
@@ -320,6 +333,25 @@ class Finance:
         mean0 = float(self._counts0 @ k_base) / self._size0
         return float(self._counts @ k_now) / mean0 if mean0 > 0 else float(self.model.pop.size)
 
+    def weighted_list(self, practice_idx: int) -> float:
+        """A practice's list weighted for the need for general practice, so its capitation follows changes
+        in its patients' age and conditions (the global sum is paid per weighted patient: NHS England GMS
+        contract, Carr-Hill formula); normalised to its own list at the start, where contract values were
+        set from what it was paid. `funding.weighting: flat` counts heads."""
+        k = self.model.practices[practice_idx]
+        if self.p["funding"]["weighting"] == "flat":
+            return k.list_size
+        gp = ("gp_f2f", "gp_digital")
+        pop = self.model.pop
+        if self._practice_key != pop.registrations:      # lists change at year start and on returns/closures
+            self._practice_counts = pop.cell_counts(by_practice=True)
+            self._practice_key = pop.registrations
+        need = self._practice_counts @ sum(self._tables[s] for s in gp)
+        if self._practice_need0 is None:
+            self._practice_need0 = need / np.maximum(self._practice_counts.sum(axis=1), 1.0)
+        base = self._practice_need0[practice_idx]
+        return float(need[practice_idx]) / base if base > 0 else k.list_size
+
     def contract_activity(self, c: Contract) -> float:
         """Planned activity of a contract's services at its payee, relative to the start (at prices)."""
         o = self.model.org_by_id[c.payee]
@@ -342,6 +374,7 @@ class Finance:
         self.uplift = (1 + self.p["funding"]["real_growth"]) ** (t // 12)
         up = self.uplift
         lists = {pr.org_id: pr.list_size for pr in m.practices}
+        prac = {pr.org_id: k for k, pr in enumerate(m.practices)}
         full_list = sum(pr.list_size for pr in m.practices if pr.mode == "full" and not pr.failed)
         self.paid_ytd = {}
         for c in m.network.active():
@@ -354,7 +387,8 @@ class Finance:
                 else:
                     c.value = c.base_value * up
             elif c.payee in lists and c.per_capita:
-                c.value = c.per_capita * lists[c.payee] * up
+                heads = self.weighted_list(prac[c.payee]) if c.kind == "gms_pms" else lists[c.payee]
+                c.value = c.per_capita * heads * up
             elif info.employment:
                 pr = m.org_by_id[c.payee]
                 c.value = (pr.fixed_cost * self.activity[pr.idx] * up
@@ -464,8 +498,7 @@ class Finance:
                 led.spend(payee.idx, b, "transaction")
                 billing += b
             if info.under_holder and holder is payer:
-                rate = vat["rate"] * vat["vatable_share"] * (vat["nhs_residual_share"] if payer.vat_recovers else 1.0)
-                v = rate * amount
+                v = self.vat_rate(payer) * amount
                 led.spend(payer.idx, v, "vat")
                 leak += v
         m.results.add("vat", leak)

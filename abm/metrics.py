@@ -86,7 +86,7 @@ def gini(x: np.ndarray) -> float:
 
 # ------------------------------------------------------------------ the Results part
 POPULATION_PAYMENTS = tuple(k for k, v in PAYMENT_KINDS.items() if v.population_based)
-NON_CONTRACT_FLOWS = ("allocation", "support", "settlement")
+NON_CONTRACT_FLOWS = ("allocation", "support", "settlement", "loan")
 
 
 class Results:

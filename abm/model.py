@@ -394,7 +394,8 @@ class ContractingModel(mesa.Model):
         build_network(self.network, eco, self.arr, p, self.finance.spend,
                       {pr.org_id: pr.mode for pr in self.practices}, {pr.org_id: pr.salaried for pr in self.practices},
                       float(self.pop.size), {pr.org_id: pr.list_size for pr in self.practices},
-                      permits=self.ccg.permits_subcontract)
+                      permits=self.ccg.permits_subcontract, cost_floor=self.finance.cost_floor,
+                      holder_vat=self.finance.vat_rate(self._holder_spec()) if self.arr["holder"] else 0.0)
         self.refresh_structure()
         self.finance.open_reserves()
         self.finance.set_allocations()
@@ -403,6 +404,10 @@ class ContractingModel(mesa.Model):
         self.initial_contracts = self.network.graph.copy()
         for pr in self.practices:
             pr.income_before = p["funding"]["gp_capitation"] * pr.list_size
+
+    def _holder_spec(self) -> Organisation:
+        h = self.arr["holder"]
+        return self.org_by_id[h["org"] or h["new"]["id"]]
 
     def _new_agent(self, oid, kind, name, nhs_body, cost_ratio, quality, vat_recovers, **kw) -> Organisation:
         agent = agent_class(kind)(self, oid, kind, name, nhs_body, len(self.orgs), cost_ratio=cost_ratio,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 SINKS = ("care", "transaction", "running", "vat")
-FLOW_KINDS = ("allocation", "tariff", "block", "capitation", "wpap", "fee", "settlement", "support")
+FLOW_KINDS = ("allocation", "tariff", "block", "capitation", "wpap", "fee", "settlement", "support", "loan")
 
 
 class Ledger:
@@ -57,6 +57,17 @@ class Ledger:
             self.allocated -= amount
         if kind in self.month_flow:
             self.month_flow[kind] += amount
+
+    def lend(self, lender: int, borrower: int, amount: float) -> None:
+        """Financing, not income: cash moves (a negative amount repays) but neither side's income or cost
+        for the year changes, so a loan never counts as bearing a cost."""
+        if amount == 0.0:
+            return
+        self.balance[lender] -= amount
+        self.balance[borrower] += amount
+        if lender == self.funder:
+            self.allocated += amount
+        self.month_flow["loan"] += amount
 
     def spend(self, payer: int, amount: float, sink: str = "care") -> None:
         """Resources used up: money leaves the payer for a sink."""

@@ -354,10 +354,13 @@ class Population:
         g = np.float32(self.params["demand"]["health_risk_gradient"])
         return np.clip(1.0 + g * (self.ref_health - self.health), 0.5, 3.0)
 
-    def cell_counts(self) -> np.ndarray:
-        """Registered people per (age band, conditions) cell, flattened to 63."""
+    def cell_counts(self, by_practice: bool = False) -> np.ndarray:
+        """Registered people per (age band, conditions) cell, flattened to 63 (per practice: [practice, 63])."""
         cell = self.band.astype(np.intp) * 9 + self.ltc
         w = self.present if self._size < self.n else None
+        if by_practice:
+            key = self.practice.astype(np.intp) * 63 + cell
+            return np.bincount(key, weights=w, minlength=63 * self.n_practices).reshape(self.n_practices, 63).astype(float)
         return np.bincount(cell, weights=w, minlength=63).astype(float)
 
     def service_cost_tables(self, unit_cost: dict, digital_share: float, transitions: dict) -> dict[str, np.ndarray]:
