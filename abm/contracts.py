@@ -37,6 +37,8 @@ FIELDS: dict[str, object] = {
     "procured": False,
     "note": "",
     "base_value": 0.0,      # value at the start of its term, before yearly uplifts
+    "outcome_share": 0.0,   # holder contracts: share of value paid at year end on measured outcomes
+    "outcome_terms": None,  # the measures, weights, targets and floors
     "cost_floor": 0.0,      # subcontracts: the provider's cost of the services (its reservation price)
     "holder_margin": 0.0,   # subcontracts: what the holder's budget for them leaves after price and VAT
     "vat_expected": 0.0,    # subcontracts: irrecoverable VAT the holder expects to pay on the price
@@ -410,14 +412,24 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
             total = sum(spend[org].get(s, 0.0) for org in spend for s in ss if org not in refused) * vf
             c = net.add(new_contract(f"{hc['kind']}:{payer}", hc["kind"], hc["payment"], payer, holder,
                                      value=total, end=12 * years, services=sorted(ss, key=SERVICES.index),
-                                     per_capita=total / population, risk_terms=hc["risk_terms"], trust=trust0))
+                                     per_capita=total / population, risk_terms=hc["risk_terms"], trust=trust0,
+                                     outcome_share=hc["outcomes"]["share"],
+                                     outcome_terms=hc["outcomes"] if hc["outcomes"]["share"] > 0 else None))
             net.holder_contracts.append(c.cid)
             net.set_route([s for s in ss if holder in sp[s]], holder, c.cid)
 
     # alliance: one agreement binding the commissioner and the members; members keep their contracts
     if arrangement["alliance"]:
         al = arrangement["alliance"]
+        lists = practice_lists
+        total_list = sum(lists.values()) or 1.0
         for mem in al["members"]:
+            if mem == "practices":   # every GP practice, sharing the practices' risk share by list size
+                for pid, n in lists.items():
+                    net.add(new_contract(f"alliance:{pid}", "alliance", "none", ccg, pid,
+                                         end=12 * al["contract_years"], trust=trust0,
+                                         share=al["risk_shares"].get("practices", 0.0) * n / total_list))
+                continue
             net.add(new_contract(f"alliance:{mem}", "alliance", "none", ccg, mem, end=12 * al["contract_years"],
                                  share=al["risk_shares"].get(mem, 0.0), trust=trust0))
             net.set_role(mem, "member")

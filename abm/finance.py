@@ -31,8 +31,18 @@ def corridor_transfer(terms: dict, deviation: float, value: float) -> float:
         return sign * share_amount * value
     if kind == "gain_loss":
         beyond = max(0.0, x - terms["min_rate"])
-        return sign * min(terms["share"] * beyond, terms["cap"]) * value
+        side = "loss" if deviation > 0 else "gain"
+        share = terms.get(f"{side}_share")
+        cap = terms.get(f"{side}_cap")
+        share = terms["share"] if share is None else share
+        cap = terms["cap"] if cap is None else cap
+        return sign * min(share * beyond, cap) * value
     return 0.0
+
+
+def achievement(x: float, target: float, floor: float) -> float:
+    """0 at the floor, 1 at the target, linear between and clipped (works in either direction)."""
+    return float(np.clip((x - floor) / (target - floor), 0.0, 1.0))
 
 
 class Finance:
@@ -286,10 +296,12 @@ class Finance:
             if c.info.holder_population:
                 self.procure(c)
             elif c.info.agreement and not seen_agreement:
-                parts = [x for x in m.network if x.info.agreement]
-                total = sum(m.org_by_id[x.payee].expected_income for x in parts)
-                self.procure(Contract(cid="alliance", kind="alliance", payment="none", payer=c.payer,
-                                      payee=c.payee, value=total))
+                # an agreement over existing contracts: set up, not procured
+                cost = self.p["transaction"]["alliance_setup_cost"] * m.scale
+                self.ledger.spend(m.org_by_id[c.payer].idx, cost, "transaction")
+                m.results.add("procurement", cost)
+                m.results.record_add("transaction", t, cost)
+                m.results.record_add("cost", t, cost)
                 seen_agreement = True
 
     # ------------------------------------------------------------------ yearly contract upkeep
@@ -483,7 +495,7 @@ class Finance:
             elif not pay.pays:
                 continue
             else:
-                amount = c["value"] / 12.0
+                amount = c["value"] / 12.0 * (1.0 - c["outcome_share"])   # the outcome share is paid at year end
             info = CONTRACT_KINDS[c["kind"]]
             if payer.failed:
                 # the holder has failed: the commissioner covers part of what it owed this month
@@ -560,11 +572,72 @@ class Finance:
             cost = {i: led.year_cost[idx[i]] - self.settle_out[idx[i]] for i in ids}
             income = {i: led.year_income[idx[i]] - self.settle_in[idx[i]] for i in ids}
             over = sum(cost[i] - budget[i] for i in ids)                      # pool overspend D to date
-            shares = al["risk_shares"]
+            shares = {c.payee: c.share for c in members}
             for i in ids:
                 x = f * ((cost[i] - income[i]) - shares.get(i, 0.0) * over)
                 self._settle(m.ccg.idx, idx[i], x - self.pool_ytd.get(i, 0.0))
                 self.pool_ytd[i] = x
+            # other commissioners party to the pooled budget (a council) bear their share with the CCG
+            for oid, share in al["risk_shares"].items():
+                o = m.org_by_id.get(oid)
+                if o is None or o is m.ccg or o.side != "commissioner" or oid in budget:
+                    continue
+                y = f * share * over
+                self._settle(o.idx, m.ccg.idx, y - self.pool_ytd.get(oid, 0.0))
+                self.pool_ytd[oid] = y
+
+    def set_outcome_baselines(self) -> None:
+        """At award: the expected emergency-admission rate and the holder network's quality, against which
+        outcome-linked payments are measured."""
+        m = self.model
+        pop = m.pop
+        self.outcome_base = {
+            "emergency_admissions": float(pop.rate["emergency"].sum()) / max(pop.size, 1) * 1000.0,
+            "quality": self.network_quality(),
+            "continuity": None,                    # set at the end of the first year
+        }
+
+    def network_quality(self) -> float:
+        """Quality of the holder and the providers it pays, weighted by what it pays them."""
+        m = self.model
+        h = m.holder
+        if h is None:
+            return float(np.mean([o.quality for o in m.orgs if o.side == "provider" and not o.failed]))
+        parts = [(h, max(h.expected_cost, 1.0))] + [
+            (m.org_by_id[c.payee], c.value) for c in m.network.query(payer=h.org_id) if m.org_by_id[c.payee].side == "provider"]
+        w = sum(v for _, v in parts)
+        return float(sum(o.quality * v for o, v in parts) / w) if w > 0 else 0.0
+
+    def outcome_measures(self) -> dict[str, float]:
+        m = self.model
+        base = self.outcome_base
+        if base["continuity"] is None:
+            base["continuity"] = m.care.coc_mean
+        rate = m.results.rolling("admissions") / max(m.pop.size, 1) * 1000.0
+        return {"emergency_admissions": rate / base["emergency_admissions"] - 1.0 if base["emergency_admissions"] else 0.0,
+                "continuity": m.care.coc_mean - base["continuity"],
+                "quality": self.network_quality() - base["quality"]}
+
+    def pay_outcomes(self, t: int) -> None:
+        """Year end: the withheld outcome share of each holder contract is paid in proportion to measured
+        achievement (the payer keeps the rest), as in outcomes-based contracts (Oxfordshire mental health:
+        20% of value on outcomes; Health Service Journal)."""
+        m = self.model
+        measured = None
+        for cid in m.network.holder_contracts:
+            c = m.network[cid]
+            if c.status != "active" or c.outcome_share <= 0 or m.org_by_id[c.payee].failed:
+                continue
+            measured = measured or self.outcome_measures()
+            terms = c.outcome_terms["measures"]
+            score = sum(v["weight"] * achievement(measured[k], v["target"], v["floor"]) for k, v in terms.items())
+            months = min(12, t - c.start + 1)
+            withheld = c.value * c.outcome_share * months / 12.0
+            earned = withheld * score
+            self.ledger.transfer(m.org_by_id[c.payer].idx, m.org_by_id[c.payee].idx, earned, c.payment)
+            m.results.add("outcome_withheld", withheld)
+            m.results.add("outcome_paid", earned)
+            m.results.event(t, f"outcome payment {score:.0%}", c.payee, contract=cid)
 
     def settle_year(self, t: int) -> None:
         """Year end: risk corridors / gain-loss shares on the holder's population contract, on the year's result."""

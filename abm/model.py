@@ -177,6 +177,12 @@ def viability(m) -> None:
         o.check_viability(m.month)
 
 
+def outcome_payments(m) -> None:
+    """Yearly (last month): the outcome-linked share of holder contracts, paid on measured achievement."""
+    if _year_end(m):
+        m.finance.pay_outcomes(m.month)
+
+
 def year_end_settlement(m) -> None:
     """Yearly (last month): risk corridors and gain/loss shares on holder contracts."""
     if _year_end(m):
@@ -276,6 +282,7 @@ class ContractingModel(mesa.Model):
         ("payments", payments),
         ("risk_sharing", risk_sharing),
         ("viability", viability),
+        ("outcome_payments", outcome_payments),
         ("year_end_settlement", year_end_settlement),
         ("close_accounts", close_accounts),
         ("financial_oversight", financial_oversight),
@@ -401,6 +408,7 @@ class ContractingModel(mesa.Model):
         self.finance.set_allocations()
         self.prevention = Prevention(self)
         self.finance.start_settlement_year()
+        self.finance.set_outcome_baselines()
         self.initial_contracts = self.network.graph.copy()
         for pr in self.practices:
             pr.income_before = p["funding"]["gp_capitation"] * pr.list_size

@@ -427,6 +427,10 @@ class RiskTerms(Strict):
     min_rate: float = Field(0.0, ge=0, le=1)  # gain_loss: minimum savings/loss rate before sharing
     share: float = Field(0.5, ge=0, le=1)     # gain_loss: payer's share beyond the minimum rate
     cap: float = Field(0.1, ge=0, le=1)       # gain_loss: cap as a share of contract value
+    gain_share: float | None = Field(None, ge=0, le=1)   # asymmetric terms: the payer's share of savings
+    loss_share: float | None = Field(None, ge=0, le=1)   # ... and of losses (default: share)
+    gain_cap: float | None = Field(None, ge=0, le=1)
+    loss_cap: float | None = Field(None, ge=0, le=1)
 
     @field_validator("bands")
     @classmethod
@@ -437,6 +441,37 @@ class RiskTerms(Strict):
         return sorted(v)
 
 
+OUTCOME_MEASURES = ("emergency_admissions", "continuity", "quality")
+
+
+class OutcomeMeasure(Strict):
+    """Achievement 0 at `floor`, 1 at `target`, linear between (either direction). emergency_admissions:
+    relative change in the rate against the expected rate at award; continuity: change in mean continuity
+    of care against the end of the first year; quality: change in the holder network's quality score."""
+    weight: float = Field(ge=0)
+    target: float
+    floor: float
+
+    @model_validator(mode="after")
+    def _distinct(self):
+        if self.target == self.floor:
+            raise ValueError("an outcome measure's target and floor must differ")
+        return self
+
+
+class Outcomes(Strict):
+    share: float = Field(0.0, ge=0, le=0.5)    # share of the contract's value paid on outcomes
+    measures: dict[Literal[OUTCOME_MEASURES], OutcomeMeasure] = Field(default_factory=dict)  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _weights(self):
+        if self.share > 0:
+            total = sum(m.weight for m in self.measures.values())
+            if not self.measures or abs(total - 1.0) > 1e-6:
+                raise ValueError(f"outcomes.measures weights must sum to 1 (sum to {total:.4f})")
+        return self
+
+
 class HolderContract(Strict):
     kind: Literal["prime", "icp"]
     payment: Literal["capitation", "wpap", "block"]
@@ -445,6 +480,7 @@ class HolderContract(Strict):
     management_fee: float = Field(0.0, ge=0, le=0.5)
     contract_years: int = Field(10, ge=1, le=50)
     risk_terms: RiskTerms = Field(default_factory=RiskTerms)
+    outcomes: Outcomes = Field(default_factory=Outcomes)
 
 
 class Alliance(Strict):
@@ -578,14 +614,50 @@ def load_arrangement(key: str, overrides: dict | None = None, file: str | None =
                               allowed=", ".join(sorted(ids)))
         if arr["alliance"]:
             for m in arr["alliance"]["members"]:
-                if m not in ids:
+                if m not in ids and m != "practices":
                     raise ConfigError("unknown organisation", file=where, field="alliance.members", value=m,
-                                      allowed=", ".join(sorted(ids)))
+                                      allowed=", ".join(sorted(ids)) + ", or practices (every GP practice)")
             for m in arr["alliance"]["risk_shares"]:
-                if m not in ids:
+                if m not in ids and m != "practices":
                     raise ConfigError("unknown organisation", file=where, field="alliance.risk_shares", value=m,
                                       allowed=", ".join(sorted(ids)))
+        check_rules(arr, economy, where)
     return arr
+
+
+def check_rules(arr: dict, economy: dict, where: str) -> None:
+    """Rules the sources state, as validation:
+    - an ICP contract can be held only by an NHS body (it "cannot be handed to a private provider":
+      Health Service Journal on the ICP contract), and its subcontracting needs the commissioner's
+      permission (NHS England, Draft ICP Contract consultation Q&A, 2018);
+    - an alliance is an agreement over existing contracts between equal partners: a provider that only a
+      council commissions can be a member only if that council is itself a party to the pooled budget."""
+    orgs = {o["id"]: o for o in economy["organisations"]}
+    hc = arr["contract"]
+    if hc and hc["kind"] == "icp":
+        h = arr["holder"]
+        nhs = h["new"]["nhs_body"] if h["new"] else orgs[h["org"]]["nhs_body"]
+        if not nhs:
+            raise ConfigError("an ICP contract can be held only by an NHS body", file=where,
+                              field="holder", value=h["org"] or h["new"]["id"],
+                              allowed=", ".join(sorted(o for o, v in orgs.items() if v["nhs_body"] and v["kind"] not in ("funder", "commissioner"))))
+        if not arr["subcontract_permission"]:
+            raise ConfigError("ICP subcontracting needs the commissioner's permission", file=where,
+                              field="subcontract_permission", value=False, allowed="true")
+    al = arr["alliance"]
+    if al:
+        comm_of = economy["commissioned_by"]["value"]
+        sp = economy["service_providers"]["value"]
+        councils = {o for o, v in orgs.items() if v["kind"] == "local_authority"}
+        for mem in al["members"]:
+            if mem == "practices":
+                continue
+            payers = {comm_of[s] for s in sp if mem in sp[s]}
+            outside = (payers & councils) - set(al["risk_shares"])
+            if payers and payers <= councils and outside:
+                raise ConfigError(f"alliance member '{mem}' is commissioned only by {', '.join(sorted(outside))}, "
+                                  "which is not a party to the alliance pool (give it a risk share)", file=where,
+                                  field="alliance.risk_shares", allowed=", ".join(sorted(outside)))
 
 
 def resolve(arrangement: str, economy: str | Path | dict | None = None, overrides: dict | None = None,
