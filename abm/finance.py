@@ -132,6 +132,7 @@ class Finance:
         billing = p["transaction"]["billing_share"]
         delay = self._status_quo_delay_cost()
         self.cost_scale = np.ones(n_orgs)
+        self.full_cost_ratio = np.ones(n_orgs)
         for o in m.orgs:
             row = exp_units[o.idx]
             delivery = float((row * unit_arr).sum())
@@ -148,6 +149,8 @@ class Finance:
                 self.cost_scale[o.idx] = float(np.clip((o.expected_income - extras) / delivery, 0.5, 1.5))
             o.expected_cost = delivery * self.cost_scale[o.idx] * o.cost_ratio
             o.fixed_cost = float(self.fixed_share[o.idx] * o.expected_cost)
+            # everything it costs to provide what it is paid for now (delivery, billing, delays)
+            self.full_cost_ratio[o.idx] = (o.expected_cost + extras) / o.expected_income if o.expected_income > 0 else 1.0
             if practice:
                 self.spend[o.org_id] = {"gp_total_cost": o.expected_cost}
         self.price = price_arr
@@ -183,6 +186,7 @@ class Finance:
         i = like.idx
         self.fixed_share = np.append(self.fixed_share, self.fixed_share[i])
         self.cost_scale = np.append(self.cost_scale, self.cost_scale[i])
+        self.full_cost_ratio = np.append(self.full_cost_ratio, self.full_cost_ratio[i])
         self.exp_units = np.vstack([self.exp_units, self.exp_units[i]])
         self.exp_units0 = np.vstack([self.exp_units0, self.exp_units0[i]])
         self._estimate = np.vstack([self._estimate, self._estimate[i]])
@@ -210,10 +214,10 @@ class Finance:
         self.support_ytd[org.idx] -= amount
 
     def cost_floor(self, oid: str, services: list[str]) -> float:
-        """A provider's yearly cost of delivering `services` at current activity: its reservation price."""
+        """A provider's full yearly cost of delivering `services` at current activity (delivery, billing,
+        delays): its reservation price, below which it would rather not sign."""
         o = self.model.org_by_id[oid]
-        ratio = o.expected_cost / o.expected_income if o.expected_income > 0 else 1.0
-        return sum(self.spend[oid].get(s, 0.0) for s in services) * ratio
+        return sum(self.spend[oid].get(s, 0.0) for s in services) * float(self.full_cost_ratio[o.idx])
 
     def vat_rate(self, holder) -> float:
         """Irrecoverable VAT as a share of subcontracted value, for a holder of this VAT position."""
@@ -251,9 +255,8 @@ class Finance:
         modes = {pr.org_id: "outside" for pr in m.practices}
         lists = {pr.org_id: pr.list_size for pr in m.practices}
         status_quo = build_network(ContractNetwork(), m.eco, frag, p, self.spend, modes, {}, float(m.pop.size), lists)
-        need = {m.ccg.org_id: p["funding"]["running_cost_per_head"] * m.pop.size}
-        if m.la:
-            need[m.la.org_id] = 0.0
+        need = {o.org_id: 0.0 for o in m.orgs if o.side == "commissioner"}   # every commissioner is funded
+        need[m.ccg.org_id] += p["funding"]["running_cost_per_head"] * m.pop.size
         for c in status_quo:
             if c.payer in need and not c.info.funding:
                 need[c.payer] += c.value + self.contract_admin_cost(c)
