@@ -18,6 +18,8 @@ from .params import SERVICES
 
 S = {s: i for i, s in enumerate(SERVICES)}
 CHOICE_SERVICES = ("outpatient", "elective")
+SERVICE_OF_DEMAND = {"gp_contacts": ("gp_f2f", "gp_digital"), "community_contacts": ("community",)}
+SERVICE_OF_DEMAND.update({k: (k,) for k in DEMAND if k not in SERVICE_OF_DEMAND})   # others share the name
 # purposes of the counter-based draws of a month (stream "demand"): 0-1 the dense hashes whose bytes decide
 # counts, 10+ exact refinements per service, 100+ the splits and choices for people with care this month
 DENSE_HASHES = 2
@@ -185,12 +187,12 @@ class Care:
         pop = m.pop
         month_key = lambda purpose: m.counter_key("demand", t, purpose)
         hashes = [crng.bits(month_key(j), pop.rows_spread) for j in range(DENSE_HASHES)]
-        surge = 1.0 + m.shock_level("demand_surge", t)
         self.shares = {s: self.choice_shares(s) for s in self.routing}     # once per month
         counts = {}
         for k, key in enumerate(DEMAND):
             h = hashes[k // 4]
             byte = (h >> np.uint32(8 * (k % 4)) if k % 4 else h).astype(np.uint8)   # byte k of the hashes
+            surge = 1.0 + m.shock_level("demand_surge", t, SERVICE_OF_DEMAND[key])
             factor = bound = surge / 12.0
             if key in CHOICE_SERVICES:      # volume response of the chosen providers' payment;
                 # the screening bound uses the largest response, so it stays valid as choice moves shares

@@ -43,6 +43,7 @@ class Shock(_Strict):
     month: int = Field(ge=1, description="month the shock starts (1 = first simulated month)")
     size: float = Field(description="size of the shock, in the unit the kind defines")
     duration: int | None = Field(default=None, ge=1, description="months it lasts; none = rest of run")
+    service: str | list[str] | None = Field(default=None, description="demand_surge only: the service(s) it applies to")
 
 
 class ParamRange(_Strict):

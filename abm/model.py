@@ -59,6 +59,15 @@ def open_month(m) -> None:
     m.results.open_month(m.month)
 
 
+def shocks(m) -> None:
+    """Monthly: a quality fall starting this month lowers every provider's quality (it then drifts back)."""
+    for s in m.shocks:
+        if s["kind"] == "quality_fall" and s["month"] == m.month + 1:
+            for o in m.orgs:
+                if o.side == "provider" and not o.failed:
+                    o.quality = max(0.0, o.quality - s["size"])
+
+
 def population_change(m) -> None:
     """Yearly from year 2: ageing, condition onset, deaths and newborn registrations, practice moves,
     growth (and shocks to growth and age mix); yearly rates from the new population."""
@@ -263,6 +272,7 @@ class ContractingModel(mesa.Model):
 
     PHASES = (
         ("open_month", open_month),
+        ("shocks", shocks),
         ("population_change", population_change),
         ("registrations", registrations),
         ("activity_plan", activity_plan),
@@ -348,15 +358,27 @@ class ContractingModel(mesa.Model):
             dur = s.get("duration")
             if dur is not None and (not isinstance(dur, int) or dur < 1):
                 raise ConfigError("shock duration must be a whole number of months >= 1", field=f"shocks[{i}].duration", value=dur)
-            out.append({"kind": s["kind"], "month": month, "size": float(size), "duration": dur})
+            service = s.get("service")
+            if service is not None:
+                group = [service] if isinstance(service, str) else service
+                if s["kind"] != "demand_surge" or not isinstance(group, list) or not group \
+                        or any(x not in SERVICES for x in group):
+                    raise ConfigError("a shock's service is a service name or list of them, for demand_surge only",
+                                      field=f"shocks[{i}].service", value=service, allowed=", ".join(SERVICES))
+                service = tuple(group)
+            if s["kind"] == "quality_fall" and not 0 <= size <= 1:
+                raise ConfigError("a quality fall is a drop in quality between 0 and 1", field=f"shocks[{i}].size", value=size)
+            out.append({"kind": s["kind"], "month": month, "size": float(size), "duration": dur, "service": service})
         return out
 
-    def shock_level(self, kind: str, t: int) -> float:
-        """Sum of sizes of shocks of a kind active in month index t (0-based; shock months are 1-based)."""
+    def shock_level(self, kind: str, t: int, service: tuple[str, ...] | None = None) -> float:
+        """Sum of sizes of shocks of a kind active in month index t (0-based; shock months are 1-based); with
+        `service` (services), shocks limited to other services do not count."""
         total = 0.0
         for s in self.shocks:
             if s["kind"] == kind and t + 1 >= s["month"] and (s["duration"] is None or t + 1 < s["month"] + s["duration"]):
-                total += s["size"]
+                if service is None or s.get("service") is None or set(service) & set(s["service"]):
+                    total += s["size"]
         return total
 
     def _setup(self) -> None:

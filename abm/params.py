@@ -28,7 +28,7 @@ ORG_KINDS = ("funder", "commissioner", "local_authority", "acute", "community", 
 PROVIDER_KINDS = ("acute", "community", "mental_health", "social_care", "voluntary", "private", "gp_federation",
                   "prime_contractor")
 PAYMENTS = ("allocation", "tariff", "block", "capitation", "wpap", "fee", "none")
-SHOCK_KINDS = ("demand_surge", "cost_inflation", "efficiency_shortfall", "population_growth", "ageing")
+SHOCK_KINDS = ("demand_surge", "cost_inflation", "efficiency_shortfall", "population_growth", "ageing", "quality_fall")
 PARTICIPATION = ("outside", "partial", "full")
 
 

@@ -236,6 +236,29 @@ def test_every_shock_raises_system_cost(kind):
     assert hit.system_cost_total() > base.system_cost_total() * 1.005
 
 
+def test_a_service_limited_surge_moves_only_that_service():
+    kw = dict(rng=2, population_scale=0.03, **NO_FAIL)
+    base = ContractingModel("fragmented", **kw).run(6)
+    mix = ContractingModel("fragmented", shocks=[{"kind": "demand_surge", "month": 1, "size": 0.3,
+                                                  "service": "emergency"}], **kw).run(6)
+    col = {s: SERVICES.index(s) for s in ("emergency", "mental_health", "gp_f2f")}
+    assert mix.care.units[:, col["emergency"]].sum() > 1.15 * base.care.units[:, col["emergency"]].sum()
+    assert mix.care.units[:, col["mental_health"]].sum() == base.care.units[:, col["mental_health"]].sum()
+    with pytest.raises(Exception, match="service"):
+        ContractingModel("fragmented", rng=1, population_scale=0.01,
+                         shocks=[{"kind": "demand_surge", "month": 1, "size": 0.1, "service": "dentistry"}])
+
+
+def test_a_quality_fall_lowers_provider_quality_then_recovers():
+    m = ContractingModel("fragmented", rng=2, population_scale=0.02,
+                         shocks=[{"kind": "quality_fall", "month": 3, "size": 0.2}], **NO_FAIL)
+    q0 = m.org_by_id["bcpft"].quality
+    m.run(3)
+    assert m.org_by_id["bcpft"].quality == pytest.approx(q0 - 0.2)
+    m.run(33)
+    assert q0 - 0.2 < m.org_by_id["bcpft"].quality < q0
+
+
 def test_shock_timing_and_duration():
     m = ContractingModel("fragmented", rng=2, population_scale=0.01, shocks=[{"kind": "demand_surge", "month": 5,
                                                                              "size": 0.2, "duration": 3}])
