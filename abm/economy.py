@@ -531,7 +531,6 @@ def build_economy(registrations: str | Path, *, sub_icb: list[str] | str | None 
     orgs: list[dict] = [{"id": "nhse", "kind": "funder", "name": "NHS England", "nhs_body": True,
                          "source": FUNDER_SOURCE}]
     role_org: dict[tuple[str, str], str] = {}      # (place, role) -> org id
-    by_name: dict[tuple[str, str], dict] = {}
     for role, r in ROLES.items():
         serving: dict[str, list[str]] = {}
         for pid in place_ids:
@@ -568,7 +567,6 @@ def build_economy(registrations: str | Path, *, sub_icb: list[str] | str | None 
                 o["cost_ratio"], o["quality"] = r.cost_ratio, r.quality
             o["source"] = "; ".join(src)
             orgs.append(o)
-            by_name[(role, nm)] = o
             for pid in pids:
                 role_org[(pid, role)] = oid
 
