@@ -1,4 +1,4 @@
-"""The `abm` command line: run, report, viz, bench, validate (INTERFACE.md, 'CLI').
+"""The `abm` command line: run, report, viz, bench, validate, economy build (INTERFACE.md, 'CLI').
 
 Exit codes: 0 success, 2 invalid input (one line on stderr naming file, field, value and what is
 allowed; no traceback), 1 anything else. Set ABM_DEBUG=1 to see tracebacks of unexpected errors.
@@ -61,6 +61,33 @@ def build_parser() -> argparse.ArgumentParser:
     # bench owns its options (--patients, --months, --arrangement, ...): main() hands them over
     sub.add_parser("bench", help="measure throughput (last line is JSON); see 'abm bench --help'",
                    add_help=False)
+
+    eco = sub.add_parser("economy", help="build an economy file from NHS Digital's practice registers")
+    eco_sub = eco.add_subparsers(dest="economy_command", required=True, parser_class=_Parser)
+    b = eco_sub.add_parser(
+        "build", help="economy YAML from gp-reg-pat-prac-all.csv (and optional age, map and places files)",
+        description="Build an economy YAML from NHS Digital's 'Patients Registered at a GP Practice' files: "
+                    "the selected practices with their list sizes, a commissioner and a council per place, "
+                    "and providers synthesised per place. Example: abm economy build gp-reg-pat-prac-all.csv "
+                    "--sub-icb D2P2L --out my_system.yaml")
+    b.add_argument("registrations", metavar="ALL_AGES.csv",
+                   help="the all-ages file gp-reg-pat-prac-all.csv (sub-ICB-era or CCG-era header)")
+    b.add_argument("--sub-icb", action="append", metavar="CODE[,CODE]",
+                   help="select the practices of these sub-ICB locations (CCG codes in older files)")
+    b.add_argument("--icb", action="append", metavar="CODE[,CODE]",
+                   help="select the practices of these ICBs (needs --map)")
+    b.add_argument("--ages", metavar="QUIN_AGE.csv",
+                   help="five-year age file gp-reg-pat-prac-quin-age.csv: each practice's own age structure")
+    b.add_argument("--map", metavar="MAP.csv", help="practice map gp-reg-pat-prac-map.csv (ICBs, names)")
+    b.add_argument("--places", metavar="PLACES.csv", help="CSV practice_code,place: split into places")
+    b.add_argument("--place-info", metavar="PLACE_INFO.csv",
+                   help="CSV place,name,council[,commissioner,acute,community,mental_health,social_care,"
+                        "gp_federation,voluntary,older_people,private,source]: names per place")
+    b.add_argument("--only-place", action="append", metavar="PLACE[,PLACE]",
+                   help="keep only the practices of these places (from --places)")
+    b.add_argument("--name", help="the economy's name (default: from the place or ICB)")
+    b.add_argument("--out", "-o", required=True, metavar="ECONOMY.yaml", help="where to write the economy")
+    b.set_defaults(func=cmd_economy_build)
 
     val = sub.add_parser("validate", help="check experiment, economy or arrangement files")
     val.add_argument("files", nargs="+", metavar="FILE.yaml")
@@ -261,6 +288,26 @@ def cmd_bench(argv: list[str]) -> int:
         print("abm bench: not available yet", file=sys.stderr)
         return 1
     return mod.main(argv) or 0
+
+
+def cmd_economy_build(args) -> int:
+    import shlex
+    from abm.economy import build
+
+    argv = ["abm", "economy", "build", args.registrations]
+    for flag, value in (("--sub-icb", args.sub_icb), ("--icb", args.icb), ("--ages", args.ages),
+                        ("--map", args.map), ("--places", args.places), ("--place-info", args.place_info),
+                        ("--only-place", args.only_place), ("--name", args.name), ("--out", args.out)):
+        for v in (value if isinstance(value, list) else [value] if value is not None else []):
+            argv += [flag, v]
+    result = build(args.registrations, args.out, sub_icb=args.sub_icb, icb=args.icb, ages=args.ages,
+                   mapping=args.map, places=args.places, place_info=args.place_info,
+                   only_places=args.only_place, name=args.name, command=shlex.join(argv))
+    eco = result.economy
+    print(f"{args.out}: {len(eco['practices']['list'])} practices, "
+          f"{eco['population']['total']['value']:,} registered people, {len(result.places)} place(s): "
+          + ", ".join(p["name"] for p in result.places))
+    return 0
 
 
 def cmd_validate(args) -> int:

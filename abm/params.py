@@ -328,6 +328,9 @@ class Place(Strict):
     commissioner: str
     local_authority: str | None = None
     source: str | None = None
+    # this place's organisation for each id the arrangement files use (see Economy.aliases); read by
+    # a multi-place model to find each place's holder and alliance members, not applied here
+    aliases: dict[str, str] | None = None
 
 
 class Practices(Strict):
@@ -346,6 +349,10 @@ class Economy(Strict):
     commissioned_by: Sourced
     practices: Practices
     places: list[Place] | None = None
+    # Arrangement files name organisations of the default economy (holder `dchs`, alliance members
+    # `dgft`, ...). `aliases` maps such an id to this economy's organisation playing that part, so
+    # every arrangement runs on an economy with other ids (e.g. one built by `abm economy build`).
+    aliases: dict[str, str] | None = None
 
     @model_validator(mode="after")
     def _check(self):
@@ -378,6 +385,16 @@ class Economy(Strict):
             if org not in orgs and org not in roles:
                 raise ValueError(f"commissioned_by.{s}: unknown organisation '{org}' (an organisation id, or "
                                  "'commissioner' / 'local_authority' for each place's own)")
+        for where, table in [("aliases", self.aliases)] + [(f"places.{pl.id}.aliases", pl.aliases)
+                                                          for pl in (self.places or [])]:
+            for ref, org in (table or {}).items():
+                if org not in orgs:
+                    hint = did_you_mean(org, orgs)
+                    raise ValueError(f"{where}.{ref}: unknown organisation '{org}'" + (f"; {hint}" if hint else ""))
+                if ref in orgs and ref != org:
+                    raise ValueError(f"{where}.{ref}: '{ref}' is already an organisation of this economy")
+            if table and len(set(table.values())) != len(table):
+                raise ValueError(f"{where}: two ids map to one organisation ({', '.join(sorted(table))})")
         if self.places:
             ids = [p.id for p in self.places]
             if len(set(ids)) != len(ids):
@@ -608,6 +625,7 @@ def load_arrangement(key: str, overrides: dict | None = None, file: str | None =
     arr["not_applicable"] = skipped
     if economy is not None:
         ids = {o["id"] for o in economy["organisations"]}
+        _apply_aliases(arr, economy.get("aliases") or {})
         where = file or str(p)
         if arr["holder"] and arr["holder"]["org"] and arr["holder"]["org"] not in ids:
             raise ConfigError("unknown organisation", file=where, field="holder.org", value=arr["holder"]["org"],
@@ -658,6 +676,19 @@ def check_rules(arr: dict, economy: dict, where: str) -> None:
                 raise ConfigError(f"alliance member '{mem}' is commissioned only by {', '.join(sorted(outside))}, "
                                   "which is not a party to the alliance pool (give it a risk share)", file=where,
                                   field="alliance.risk_shares", allowed=", ".join(sorted(outside)))
+
+
+def _apply_aliases(arr: dict, aliases: dict[str, str]) -> None:
+    """Rename the organisations an arrangement names (holder, alliance members and risk shares) to
+    the economy's own, by the economy's `aliases`."""
+    if not aliases:
+        return
+    if arr["holder"] and arr["holder"]["org"]:
+        arr["holder"]["org"] = aliases.get(arr["holder"]["org"], arr["holder"]["org"])
+    if arr["alliance"]:
+        al = arr["alliance"]
+        al["members"] = [aliases.get(m, m) for m in al["members"]]
+        al["risk_shares"] = {aliases.get(m, m): x for m, x in al["risk_shares"].items()}
 
 
 def resolve(arrangement: str, economy: str | Path | dict | None = None, overrides: dict | None = None,
