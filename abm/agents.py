@@ -204,8 +204,6 @@ class Commissioner(Organisation):
         directly (re-procuring them, with the costs that implies)."""
         m = self.model
         net = m.network
-        std = m.arr["standard_payment"]
-        comm = m.eco["commissioned_by"]["value"]
         h = m.holder
         for cid in net.holder_contracts:
             net.terminate(net[cid], t)
@@ -217,24 +215,15 @@ class Commissioner(Organisation):
                 continue
             if not c.info.under_holder or c.info.employment:
                 continue
-            payer = comm[c.services[0]]
-            new = net.add(new_contract(f"std2:{payer}:{payee.org_id}:{t}", "standard", std.get(payee.kind, "block"),
-                                       payer, payee.org_id, value=c.value / max(c.price_factor, 1e-9), start=t,
-                                       services=c.services))
-            net.set_route(c.services, payee.org_id, new.cid)
-            m.finance.procure(new)
+            # the same value as before the holder took it (its price at current spend), contract by payer
+            for new in m.finance.direct_contracts(payee, c.services, c.value / max(c.price_factor, 1e-9), t):
+                m.finance.procure(new)
         # the holder's own services go back on a standard contract (a successor takes them if it failed)
-        own = m.care.services_of(h.org_id)
-        by_payer: dict[str, list[str]] = {}
-        for s in own:
-            c = net.funding(s, h.org_id)
-            if c is not None and c.status == "terminated":
-                by_payer.setdefault(comm[s], []).append(s)
-        for payer, ss in by_payer.items():
-            value = sum(m.finance.spend[h.org_id].get(s, 0.0) for s in ss) * m.finance.uplift
-            new = net.add(new_contract(f"std2:{payer}:{h.org_id}:{t}", "standard", std.get(h.kind, "block"), payer,
-                                       h.org_id, value=value, start=t, services=ss))
-            net.set_route(ss, h.org_id, new.cid)
+        own = [s for s in m.care.services_of(h.org_id)
+               if (f := net.funding(s, h.org_id)) is not None and f.status == "terminated"]
+        if own:
+            value = sum(m.finance.spend[h.org_id].get(s, 0.0) for s in own) * m.finance.uplift
+            m.finance.direct_contracts(h, own, value, t)
         net.release_holder()
 
     def _appoint_successor(self, o: Organisation, t: int) -> None:

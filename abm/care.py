@@ -47,12 +47,23 @@ class Care:
         self.service_providers: dict[str, dict[str, float]] = {
             s: dict(v) for s, v in m.eco["service_providers"]["value"].items()}
         self.practice_idx = np.array([pr.idx for pr in m.practices])
+        # places: each practice's place; a place's own providers (those its aliases name; providers no place
+        # names are shared by all), so people use their own place's providers
+        self.place_ids = [pl["id"] for pl in m.eco["places"]]
+        self.n_places = len(self.place_ids)
+        pos = {pid: i for i, pid in enumerate(self.place_ids)}
+        self.place_of_practice = np.array([pos[pr["place"]] for pr in m.eco["practices"]["list"]], dtype=np.intp)
+        named = [set((pl.get("aliases") or {}).values()) for pl in m.eco["places"]]
+        everyone = set().union(*named) if named else set()
+        self.place_own = [own if own else None for own in named]
+        self.shared = everyone
         self.backlog = np.zeros((n_orgs, len(SERVICES)))
         self.units = np.zeros((n_orgs, len(SERVICES)))
         self.capacity = np.zeros((n_orgs, len(SERVICES)))
         self.extra_cost = np.zeros(n_orgs)
         self.shares: dict[str, np.ndarray] = {}
         self.needs: dict = {}
+        self.units_place = None                 # [place, organisation, service] this month (several places)
         self.coc_patient = np.zeros(0, dtype=np.float32)     # Bice-Boxerman index, 0 where undefined
         self.coc_valid = np.zeros(0, dtype=bool)
         self.coc_mean = 0.0
@@ -79,6 +90,29 @@ class Care:
             k = n - self.coc_patient.shape[0]
             self.coc_patient = np.concatenate([self.coc_patient, np.zeros(k, np.float32)])
             self.coc_valid = np.concatenate([self.coc_valid, np.zeros(k, bool)])
+
+    def available(self, oid: str, q: int) -> bool:
+        """Whether people of place q use provider `oid` (its own place's, or one no place names)."""
+        own = self.place_own[q]
+        base = oid.split("~")[0]
+        return own is None or oid in own or base in own or base not in self.shared
+
+    def place_shares(self, s: str, q: int) -> dict[str, float]:
+        """Service s's provider shares for people of place q: the economy's shares among the providers
+        they use, renormalised (the registered practice's share kept)."""
+        shares = self.service_providers[s]
+        if self.n_places == 1:
+            return dict(shares)
+        prac = shares.get("practice", 0.0)
+        avail = {o: x for o, x in shares.items() if o != "practice" and self.available(o, q)}
+        total = sum(avail.values())
+        if total <= 0:
+            avail = {o: x for o, x in shares.items() if o != "practice"}
+            total = sum(avail.values())
+        out = {o: x * (1 - prac) / total for o, x in avail.items()} if total > 0 else {}
+        if "practice" in shares:
+            out["practice"] = prac
+        return out
 
     def transfer_services(self, old: str, new: str) -> list[str]:
         """A successor takes over every service share of `old`; returns the services moved."""
@@ -117,7 +151,13 @@ class Care:
                     resp[k] = 1 + pr["tariff_activity"]
                 elif c.pay.avoids_activity or c.info.holder_population:
                     resp[k] = 1 - pr["population_avoidance"]
-            self.routing[s] = {"idx": idx, "share": base, "resp": resp,
+            mask = np.ones((self.n_places, len(provs)), bool)
+            for p_, own in enumerate(self.place_own):
+                if own is not None:
+                    row = np.array([o in own or o.split("~")[0] in own or o.split("~")[0] not in self.shared
+                                    for o, _ in provs], bool)
+                    mask[p_] = row if row.any() else True
+            self.routing[s] = {"idx": idx, "share": base, "resp": resp, "mask": mask,
                                "practice_share": shares.get("practice", 0.0)}
         modes = np.array([p_.mode for p_ in m.practices])
         self.practice_integrated = (modes == "partial") | (modes == "full")
@@ -240,6 +280,24 @@ class Care:
         eff = self.p["digital"]["health_effect"]
         return 3.0 * 1.5 * (1.0 + max(eff, 0.0))
 
+    @staticmethod
+    def _pick(r: dict, shares: np.ndarray, u: np.ndarray, place: np.ndarray | None) -> np.ndarray:
+        """The provider of each episode: uniforms against cumulative shares (each place's own providers)."""
+        if place is None:
+            cum = np.cumsum(shares)
+            cum[-1] = 1.0 + 1e-6
+            return r["idx"][np.searchsorted(cum, u, side="right")]
+        out = np.empty(len(u), np.int64)
+        for q in range(r["mask"].shape[0]):
+            sel = np.flatnonzero(place == q)
+            if not len(sel):
+                continue
+            sh = shares * r["mask"][q]
+            cum = np.cumsum(sh / sh.sum()) if sh.sum() > 0 else np.cumsum(shares)
+            cum[-1] = 1.0 + 1e-6
+            out[sel] = r["idx"][np.searchsorted(cum, u[sel], side="right")]
+        return out
+
     # ------------------------------------------------------------------ delivery
     def deliver(self, t: int, counts: dict | None = None) -> None:
         """Route this month's needs (`demand`), apply capacity, record transitions, contact history and health."""
@@ -254,12 +312,20 @@ class Care:
         extra_cost = np.zeros(n_orgs)
         slot_of = self.slot_of
 
-        # general practice: the registered practice, with a share at the GP federation (extended access)
+        # general practice: the registered practice, with a share at the GP federation (extended access),
+        # the federation of the person's place
         n_prac = len(m.practices)
+        P = self.n_places
+        place = self.place_of_practice[pop.practice] if P > 1 else None
+        units_place = np.zeros((P, n_orgs, len(SERVICES))) if P > 1 else None
         gp_idx = counts["gp_f2f"][0]                   # the same people for both GP kinds
         own_all = np.zeros(len(gp_idx), np.uint8)
         fed_all = np.zeros(len(gp_idx), np.uint8)
         prac = pop.practice[gp_idx]
+        r_gp = self.routing["gp_f2f"]
+        fed_org = None
+        if len(r_gp["idx"]) and P > 1:                 # each place's first available federation
+            fed_org = np.array([r_gp["idx"][np.argmax(r_gp["mask"][q])] for q in range(P)])[place[gp_idx]]
         for j, s in enumerate(("gp_f2f", "gp_digital")):
             idx, k = counts[s]
             r = self.routing[s]
@@ -267,14 +333,18 @@ class Care:
             if len(r["idx"]):
                 g = np.float32(1.0 - r["practice_share"])
                 fed = np.minimum(np.floor(k * g + draw(m, t, 1 + j, idx)).astype(np.uint8), k)
-                units[r["idx"][0], S[s]] += fed.sum()
+                if fed_org is None:
+                    units[r["idx"][0], S[s]] += fed.sum()
+                else:
+                    units[:, S[s]] += np.bincount(fed_org, weights=fed, minlength=n_orgs)
                 fed_all += fed
             own = k - fed
             units[self.practice_idx, S[s]] += np.bincount(prac, weights=own, minlength=n_prac)
             own_all += own
         window.add(0, gp_idx, own_all)
-        if len(self.routing["gp_f2f"]["idx"]):
-            window.add(int(slot_of[self.routing["gp_f2f"]["idx"][0]]), gp_idx, fed_all, sparse=True)
+        if len(r_gp["idx"]):
+            slot = int(slot_of[r_gp["idx"][0]]) if fed_org is None else slot_of[fed_org]
+            window.add(slot, gp_idx, fed_all, sparse=True)
 
         # other services: provider per person-month by (choice-adjusted) shares
         disc = p["transitions"]
@@ -283,30 +353,35 @@ class Care:
         u_d = draw(m, t, 3, em_idx)
         pc = np.asarray(disc["discharge_to_community"], np.float32)[band]
         ps = np.asarray(disc["discharge_to_social_care"], np.float32)[band]
-        to_comm = em_idx[u_d < pc]
-        to_sc = em_idx[(u_d >= pc) & (u_d < pc + ps)]
+        comm_mask = u_d < pc
+        sc_mask = (u_d >= pc) & (u_d < pc + ps)
+        to_comm = em_idx[comm_mask]
+        to_sc = em_idx[sc_mask]
         add = {"community": (to_comm, int(disc["community_contacts_per_discharge"])),
                "social_care": (to_sc, int(disc["social_care_weeks_per_discharge"]))}
         for j, s in enumerate(("community", "outpatient", "elective", "emergency", "mental_health", "social_care")):
             idx, kk = counts[s]
             r = self.routing[s]
             shares = self.shares[s]
-            cum = np.cumsum(shares)
-            cum[-1] = 1.0 + 1e-6
             if len(shares) == 1:                        # one provider: no choice to draw
                 prov = np.full(len(idx), r["idx"][0])
                 units[r["idx"][0], S[s]] += kk.sum()
                 window.add(int(slot_of[r["idx"][0]]), idx, kk)
             else:
-                prov = r["idx"][np.searchsorted(cum, draw(m, t, 10 + j, idx), side="right")]
+                prov = self._pick(r, shares, draw(m, t, 10 + j, idx), None if place is None else place[idx])
                 units[:, S[s]] += np.bincount(prov, weights=kk, minlength=n_orgs)
                 window.add(slot_of[prov], idx, kk)
+            if units_place is not None:
+                units_place[:, :, S[s]] += np.bincount(place[idx] * n_orgs + prov, weights=kk,
+                                                       minlength=P * n_orgs).reshape(P, n_orgs)
             chosen[s] = (idx, prov, kk)
             if s in add:  # episodes that follow a discharge
                 didx, per = add[s]
-                dpick = np.searchsorted(cum, draw(m, t, 20 + j, didx), side="right")
-                dprov = r["idx"][dpick]
+                dprov = self._pick(r, shares, draw(m, t, 20 + j, didx), None if place is None else place[didx])
                 units[:, S[s]] += np.bincount(dprov, minlength=n_orgs) * per
+                if units_place is not None:
+                    units_place[:, :, S[s]] += np.bincount(place[didx] * n_orgs + dprov,
+                                                           minlength=P * n_orgs).reshape(P, n_orgs) * per
                 window.add(slot_of[dprov], didx, min(per, 4))
                 chosen["disc_" + s] = (didx, dprov, np.full(len(didx), per))
 
@@ -317,6 +392,9 @@ class Care:
             demand_ = units[:, col] + self.backlog[:, col]
             served = np.minimum(demand_, self.capacity[:, col])
             self.backlog[:, col] = demand_ - served
+            if units_place is not None:                 # who was served, by place, in proportion
+                ratio = np.divide(served, units[:, col], out=np.ones(n_orgs), where=units[:, col] > 0)
+                units_place[:, :, col] *= ratio[None, :]
             units[:, col] = served
             wait_frac[s] = np.divide(self.backlog[:, col], demand_, out=np.zeros(n_orgs), where=demand_ > 0)
         col = S["emergency"]
@@ -337,10 +415,11 @@ class Care:
         mh_idx, mh_prov, _ = chosen["mental_health"]
         ref = draw(m, t, 30, mh_idx) < disc["gp_to_mental_health_referral"]
         a_list.append(prac_org(mh_idx[ref])); b_list.append(mh_prov[ref]); who.append(mh_idx[ref]); kind.append(np.zeros(int(ref.sum()), np.int8))
-        acute = self.routing["emergency"]["idx"][0]
+        em_prov = chosen["emergency"][1]
+        admitted_by = {"community": em_prov[comm_mask], "social_care": em_prov[sc_mask]}
         for s in ("community", "social_care"):
             didx, dprov, _ = chosen["disc_" + s]
-            a_list.append(np.full(len(didx), acute)); b_list.append(dprov); who.append(didx); kind.append(np.ones(len(didx), np.int8))
+            a_list.append(admitted_by[s]); b_list.append(dprov); who.append(didx); kind.append(np.ones(len(didx), np.int8))
         a = np.concatenate(a_list); b = np.concatenate(b_list); w = np.concatenate(who); kd = np.concatenate(kind)
         ent = self.entity
         handoff = ent[a] != ent[b]
@@ -349,7 +428,11 @@ class Care:
         integrated = float(cov.sum())
         unint = handoff * (1.0 - cov)
         # uncovered discharges wait in hospital; any uncovered hand-off costs a little health
-        extra_cost[acute] += float((unint * kd).sum()) * p["costs"]["delayed_discharge_days"] * p["costs"]["excess_bed_day_cost"]
+        delay = p["costs"]["delayed_discharge_days"] * p["costs"]["excess_bed_day_cost"]
+        if len(em_prov) and (em_prov == em_prov[0]).all():     # one admitting provider
+            extra_cost[em_prov[0]] += float((unint * kd).sum()) * delay
+        elif len(em_prov):
+            extra_cost += np.bincount(a, weights=unint * kd, minlength=n_orgs) * delay
         res = m.results
         res.record("handoffs", t, n_handoffs)
         res.record("integrated", t, integrated)
@@ -383,6 +466,7 @@ class Care:
         np.clip(h, 0.0, 1.0, out=h)
 
         self.units = units
+        self.units_place = units_place
         self.extra_cost = extra_cost
 
     # ------------------------------------------------------------------ continuity

@@ -39,6 +39,7 @@ FIELDS: dict[str, object] = {
     "base_value": 0.0,      # value at the start of its term, before yearly uplifts
     "outcome_share": 0.0,   # holder contracts: share of value paid at year end on measured outcomes
     "outcome_terms": None,  # the measures, weights, targets and floors
+    "places": "",           # the places whose people it pays for (comma-separated ids; empty = all)
     "cost_floor": 0.0,      # subcontracts: the provider's cost of the services (its reservation price)
     "holder_margin": 0.0,   # subcontracts: what the holder's budget for them leaves after price and VAT
     "vat_expected": 0.0,    # subcontracts: irrecoverable VAT the holder expects to pay on the price
@@ -316,8 +317,13 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
                   practice_salaried: dict[str, bool], population: float, practice_lists: dict[str, float],
                   permits: Callable[[str], bool] | None = None,
                   cost_floor: Callable[[str, list[str]], float] | None = None,
-                  holder_vat: float = 0.0) -> ContractNetwork:
+                  holder_vat: float = 0.0, spend_place: list[dict[str, dict[str, float]]] | None = None,
+                  place_population: list[float] | None = None) -> ContractNetwork:
     """Add every contract an arrangement implies to `net` (whose nodes may already exist).
+
+    With several places, each place's commissioner (and council) holds its own contracts for its
+    people (`spend_place[q]`, the spend on place q's people); a holder's contract spans the places, one
+    population contract per payer; a contract's `places` lists the places it pays for.
 
     `spend[org][service]` is the current (baseline) yearly spend on each provider's services at
     tariff prices; contract values are set from it, as the Whole Population Annual Payment is set from
@@ -337,6 +343,21 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
     funder = by_side["funder"][0]
     ccg = next(o["id"] for o in economy["organisations"] if o["kind"] == "commissioner")
     comm_of = economy["commissioned_by"]["value"]
+    places = economy["places"]
+    n_places = len(places)
+    spend_place = spend_place or [spend]
+    place_population = place_population or [population]
+    kind_of = {o["id"]: o["kind"] for o in economy["organisations"]}
+
+    def payer_of(s: str, q: int) -> str:
+        who = comm_of[s]
+        return places[q][who] if who in ("commissioner", "local_authority") else who
+
+    def place_list(qs) -> str:
+        return ",".join(places[q]["id"] for q in sorted(qs)) if n_places > 1 else ""
+
+    lead_place = {pr["id"]: next(q for q, pl in enumerate(places) if pl["id"] == pr["place"])
+                  for pr in economy["practices"]["list"]}
     sp = economy["service_providers"]["value"]
     p = params
     cap = p["funding"]["gp_capitation"]
@@ -356,7 +377,8 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
     def in_holder_scope(s: str) -> bool:
         if s not in scope:
             return False
-        return comm_of[s] == ccg or pooled_la
+        who = comm_of[s]
+        return who == "commissioner" or kind_of.get(who) == "commissioner" or pooled_la
 
     # subcontracting may need the commissioner's permission: refused, the provider's services stay on
     # a direct contract and out of the holder's budget
@@ -392,27 +414,46 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
                                      holder_margin=budget - price * (1 + holder_vat)))
             net.set_role(oid, "subcontractor")
             net.set_route(inside, oid, c.cid)
-        by_payer: dict[str, list[str]] = {}
+        by_payer: dict[str, dict] = {}
         for s in outside:
-            by_payer.setdefault(comm_of[s], []).append(s)
-        for payer, ss in by_payer.items():
+            for q in range(n_places):
+                if spend_place[q].get(oid, {}).get(s, 0.0) > 0 or n_places == 1:
+                    d = by_payer.setdefault(payer_of(s, q), {"services": [], "places": set()})
+                    if s not in d["services"]:
+                        d["services"].append(s)
+                    d["places"].add(q)
+        for payer, d in by_payer.items():
+            ss, qs = d["services"], d["places"]
             pay = arrangement["standard_payment"].get(o["kind"], "block")
-            val = sum(spend[oid][s] for s in ss)
-            c = net.add(new_contract(f"std:{payer}:{oid}", "standard", pay, payer, oid, value=val, services=ss))
+            val = sum(spend_place[q][oid].get(s, 0.0) for s in ss for q in sorted(qs)
+                      if payer_of(s, q) == payer) if n_places > 1 else sum(spend[oid][s] for s in ss)
+            c = net.add(new_contract(f"std:{payer}:{oid}", "standard", pay, payer, oid, value=val, services=ss,
+                                     places=place_list(qs)))
             net.set_route(ss, oid, c.cid)
 
     # the holder's population contract(s)
     if holder:
         net.appoint_holder(holder)
-        payers: dict[str, list[str]] = {}
+        payers: dict[str, dict] = {}
         for s in scope:
             if in_holder_scope(s):
-                payers.setdefault(comm_of[s], []).append(s)
-        for payer, ss in sorted(payers.items()):
-            total = sum(spend[org].get(s, 0.0) for org in spend for s in ss if org not in refused) * vf
+                for q in range(n_places):
+                    d = payers.setdefault(payer_of(s, q), {"services": [], "places": set()})
+                    if s not in d["services"]:
+                        d["services"].append(s)
+                    d["places"].add(q)
+        for payer, d in sorted(payers.items()):
+            ss, qs = d["services"], sorted(d["places"])
+            if n_places == 1:
+                total = sum(spend[org].get(s, 0.0) for org in spend for s in ss if org not in refused) * vf
+            else:
+                total = sum(spend_place[q][org].get(s, 0.0) for q in qs for org in spend_place[q] for s in ss
+                            if org not in refused and payer_of(s, q) == payer) * vf
+            heads = sum(place_population[q] for q in qs)
             c = net.add(new_contract(f"{hc['kind']}:{payer}", hc["kind"], hc["payment"], payer, holder,
                                      value=total, end=12 * years, services=sorted(ss, key=SERVICES.index),
-                                     per_capita=total / population, risk_terms=hc["risk_terms"], trust=trust0,
+                                     places=place_list(qs),
+                                     per_capita=total / heads, risk_terms=hc["risk_terms"], trust=trust0,
                                      outcome_share=hc["outcomes"]["share"],
                                      outcome_terms=hc["outcomes"] if hc["outcomes"]["share"] > 0 else None))
             net.holder_contracts.append(c.cid)
@@ -436,13 +477,14 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
 
     # GP practices: GMS/PMS with the commissioner, plus an Integration Agreement, or inside the ICP
     terms = arrangement["practices"]
-    gp_into_holder = 0.0
+    gp_into_holder: dict[str, float] = {}   # by the commissioner whose GMS/PMS money moves into the ICP
     for pr in economy["practices"]["list"]:
         pid = pr["id"]
         net.set_role(pid, "practice")
         lst = practice_lists[pid]
         mode = practice_modes.get(pid, "outside")
-        gms = net.add(new_contract(f"gms:{pid}", "gms_pms", "capitation", ccg, pid, value=cap * lst,
+        gp_payer = places[lead_place[pid]]["commissioner"] if n_places > 1 else ccg
+        gms = net.add(new_contract(f"gms:{pid}", "gms_pms", "capitation", gp_payer, pid, value=cap * lst,
                                    per_capita=cap, services=("gp_f2f", "gp_digital"), note=pr["contract"]))
         net.fund_practice(pid, gms)
         if mode == "partial":
@@ -452,7 +494,7 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
         elif mode == "full":
             net.suspend(gms)
             per_head = cap * (1 + terms["full_uplift"])
-            gp_into_holder += per_head * lst
+            gp_into_holder[gp_payer] = gp_into_holder.get(gp_payer, 0.0) + per_head * lst
             if practice_salaried.get(pid, False):
                 c = new_contract(f"sal:{pid}", "salaried", "block", holder, pid, value=spend[pid]["gp_total_cost"],
                                  services=("gp_f2f", "gp_digital"), pass_through=1.0, trust=trust0)
@@ -460,9 +502,12 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
                 c = new_contract(f"sub:{pid}", "subcontract", "capitation", holder, pid, value=per_head * lst,
                                  per_capita=per_head, services=("gp_f2f", "gp_digital"), trust=trust0)
             net.fund_practice(pid, net.add(c))
-    if gp_into_holder and net.holder_contracts:
-        main = net[f"{hc['kind']}:{ccg}"]
-        main.value = main.value + gp_into_holder
+    for payer, amount in gp_into_holder.items():
+        if not net.holder_contracts:
+            break
+        cid = f"{hc['kind']}:{payer}"
+        main = net[cid] if cid in net else net[net.holder_contracts[0]]
+        main.value = main.value + amount
         main["gp_per_head"] = cap * (1 + terms["full_uplift"])
         main.services = sorted(set(main.services) | {"gp_f2f", "gp_digital"}, key=SERVICES.index)
     net.refused = sorted(refused)

@@ -65,9 +65,21 @@ class Finance:
         self.pool_ytd: dict[str, float] = {}
 
     # ------------------------------------------------------------------ baseline
-    def expected_units(self) -> np.ndarray:
+    def expected_units(self, by_place: bool = False) -> np.ndarray:
         """Expected yearly activity [organisation, service] of the people registered now, at the rates of
-        this year and each provider's share of each service."""
+        this year and each provider's share of each service ([place, organisation, service] by place:
+        each place's people at the providers they use)."""
+        m = self.model
+        care = m.care
+        P = care.n_places
+        if P == 1:
+            e = self._expected_units(None, 0)
+            return e[None] if by_place else e
+        place = care.place_of_practice[m.pop.practice]
+        per = np.stack([self._expected_units(place == q, q) for q in range(P)])
+        return per if by_place else per.sum(axis=0)
+
+    def _expected_units(self, people: np.ndarray | None, q: int) -> np.ndarray:
         m, p = self.model, self.p
         pop = m.pop
         n_orgs = len(m.orgs)
@@ -75,24 +87,25 @@ class Finance:
         tr = p["transitions"]
         tariff_resp = 1 + p["payment_response"]["tariff_activity"]
         status_quo = m.arr["standard_payment"]
-        em_rate = pop.rate["emergency"]
+        rate = pop.rate if people is None else {k: v * people for k, v in pop.rate.items()}
+        em_rate = rate["emergency"]
         band = pop.band
         disc_comm = float((em_rate * np.asarray(tr["discharge_to_community"])[band]).sum()) * tr["community_contacts_per_discharge"]
         disc_sc = float((em_rate * np.asarray(tr["discharge_to_social_care"])[band]).sum()) * tr["social_care_weeks_per_discharge"]
         total = {
             "gp_f2f": None, "gp_digital": None,
-            "community": float(pop.rate["community_contacts"].sum()) + disc_comm,
-            "outpatient": float(pop.rate["outpatient"].sum()),
-            "elective": float(pop.rate["elective"].sum()),
+            "community": float(rate["community_contacts"].sum()) + disc_comm,
+            "outpatient": float(rate["outpatient"].sum()),
+            "elective": float(rate["elective"].sum()),
             "emergency": float(em_rate.sum()),
-            "mental_health": float(pop.rate["mental_health"].sum()),
-            "social_care": float(pop.rate["social_care"].sum()) + disc_sc,
+            "mental_health": float(rate["mental_health"].sum()),
+            "social_care": float(rate["social_care"].sum()) + disc_sc,
         }
         practice_idx = np.array([pr.idx for pr in m.practices])
-        gp_by_practice = np.bincount(pop.practice, weights=pop.rate["gp_contacts"], minlength=len(m.practices))
+        gp_by_practice = np.bincount(pop.practice, weights=rate["gp_contacts"], minlength=len(m.practices))
         exp_units = np.zeros((n_orgs, len(SERVICES)))
-        for s, shares in m.care.service_providers.items():
-            for oid, sh in shares.items():
+        for s in m.care.service_providers:
+            for oid, sh in m.care.place_shares(s, q).items():
                 if oid == "practice":
                     split = (1 - d0) if s == "gp_f2f" else d0
                     exp_units[practice_idx, S[s]] += gp_by_practice * split * sh
@@ -155,6 +168,14 @@ class Finance:
                 self.spend[o.org_id] = {"gp_total_cost": o.expected_cost}
         self.price = price_arr
         self.unit_cost = unit_arr
+        # spend on each place's people (several places: contracts are held place by place)
+        if m.care.n_places == 1:
+            self.spend_place = [self.spend]
+        else:
+            per = self.expected_units(by_place=True)
+            self.spend_place = [{o.org_id: {s: float(per[q, o.idx, S[s]] * price_arr[S[s]]) for s in SERVICES
+                                            if per[q, o.idx, S[s]] > 0} for o in m.orgs if o.side != "practice"}
+                                for q in range(m.care.n_places)]
         self.year_care = np.zeros(n_orgs)
         self.loans = np.zeros(n_orgs)          # cash support outstanding (NHS trusts)
         self.support_ytd = np.zeros(n_orgs)    # net cash support this year
@@ -254,18 +275,70 @@ class Finance:
         frag = load_arrangement(STATUS_QUO, economy=m.eco)
         modes = {pr.org_id: "outside" for pr in m.practices}
         lists = {pr.org_id: pr.list_size for pr in m.practices}
-        status_quo = build_network(ContractNetwork(), m.eco, frag, p, self.spend, modes, {}, float(m.pop.size), lists)
+        status_quo = build_network(ContractNetwork(), m.eco, frag, p, self.spend, modes, {}, float(m.pop.size), lists,
+                                   spend_place=self.spend_place, place_population=m.place_sizes())
         need = {o.org_id: 0.0 for o in m.orgs if o.side == "commissioner"}   # every commissioner is funded
-        need[m.ccg.org_id] += p["funding"]["running_cost_per_head"] * m.pop.size
+        for pl, n in zip(m.eco["places"], m.place_sizes()):
+            need[pl["commissioner"]] += p["funding"]["running_cost_per_head"] * n
         for c in status_quo:
             if c.payer in need and not c.info.funding:
                 need[c.payer] += c.value + self.contract_admin_cost(c)
         margin = 1 + p["funding"]["allocation_margin"]
+        sizes = m.place_sizes()
         for oid, amount in need.items():
             c = m.network[f"alloc:{oid}"]
             c.value = amount * margin
-            c.per_capita = c.value / m.pop.size
+            qs = self.places_of_commissioner(oid)
+            c.places = "" if qs is None else ",".join(m.eco["places"][q]["id"] for q in qs)
+            c.per_capita = c.value / (m.pop.size if qs is None else float(sum(sizes[q] for q in qs)))
             m.org_by_id[oid].expected_income = c.value
+
+    def direct_contracts(self, org, services, value: float, t: int) -> list[Contract]:
+        """Standard contracts from each payer that commissions `services` for the places `org` serves,
+        together worth `value` a year (split in proportion to current spend), routed to `org`."""
+        m = self.model
+        places = m.eco["places"]
+        comm_of = m.eco["commissioned_by"]["value"]
+        oid = org.org_id.split("~")[0] if org.org_id not in self.spend else org.org_id
+        split: dict[str, dict] = {}
+        for q, sp in enumerate(self.spend_place):
+            for s in services:
+                who = comm_of[s]
+                payer = places[q][who] if who in ("commissioner", "local_authority") else who
+                x = sp.get(org.org_id, sp.get(oid, {})).get(s, 0.0)
+                d = split.setdefault(payer, {"services": [], "spend": 0.0, "places": set()})
+                if s not in d["services"]:
+                    d["services"].append(s)
+                d["spend"] += x
+                if x > 0:
+                    d["places"].add(q)
+        total = sum(d["spend"] for d in split.values()) or 1.0
+        out = []
+        pay = m.arr["standard_payment"].get(org.kind, "block")
+        for payer, d in split.items():
+            if d["spend"] <= 0 and len(split) > 1:
+                continue
+            qs = sorted(d["places"])
+            c = m.network.add(Contract(cid=f"std2:{payer}:{org.org_id}:{t}", kind="standard", payment=pay, payer=payer,
+                                       payee=org.org_id, value=value * d["spend"] / total, start=t,
+                                       services=d["services"],
+                                       places=",".join(places[q]["id"] for q in qs) if len(places) > 1 else ""))
+            m.network.set_route(d["services"], org.org_id, c.cid)
+            out.append(c)
+        return out
+
+    def places_of_commissioner(self, oid: str) -> list[int] | None:
+        """The places whose people a commissioner or council pays for (None: all of them)."""
+        places = self.model.eco["places"]
+        qs = [q for q, pl in enumerate(places) if oid in (pl["commissioner"], pl["local_authority"])]
+        return None if not qs or len(qs) == len(places) else qs
+
+    def contract_places(self, c: Contract) -> list[int] | None:
+        if not c.places:
+            return None
+        pos = {pl["id"]: q for q, pl in enumerate(self.model.eco["places"])}
+        qs = [pos[x] for x in c.places.split(",")]
+        return None if len(qs) == len(pos) else qs
 
     # ------------------------------------------------------------------ procurement
     def procurement_cost(self, value: float) -> float:
@@ -332,21 +405,39 @@ class Finance:
         p = self.p
         self._tables = m.pop.service_cost_tables(p["costs"]["unit_cost"], p["digital"]["baseline_share"], p["transitions"])
         self._counts = m.pop.cell_counts()
+        if m.care.n_places > 1:
+            by_practice = m.pop.cell_counts(by_practice=True)
+            self._counts_place = np.zeros((m.care.n_places, 63))
+            np.add.at(self._counts_place, m.care.place_of_practice, by_practice)
         if t == 0:
             self._tables0, self._counts0, self._size0 = self._tables, self._counts, float(m.pop.size)
+            self._place_factor = {}
 
-    def weighted_heads(self, services) -> float:
+    def weighted_heads(self, services, places: list[int] | None = None) -> float:
         """Registered population weighted for need (weighted capitation): each person counts as their
         cell's expected cost of `services` relative to the average person at the start, so a population
         that ages or grows sicker counts for more. The logic of NHS England's ICB allocation formula (age
         and additional-need weights; "Technical guide to the formulae for ICB revenue allocations"), with
         the weights from the model's own expected costs. `funding.weighting: flat` counts heads."""
+        m = self.model
+        if places is not None:
+            heads = float(sum(m.place_sizes()[q] for q in places))
+        else:
+            heads = float(m.pop.size)
         if self.p["funding"]["weighting"] == "flat" or not services:
-            return float(self.model.pop.size)
+            return heads
         k_now = sum(self._tables[s] for s in services)
         k_base = sum(self._tables0[s] for s in services)
         mean0 = float(self._counts0 @ k_base) / self._size0
-        return float(self._counts @ k_now) / mean0 if mean0 > 0 else float(self.model.pop.size)
+        if mean0 <= 0:
+            return heads
+        if places is None:
+            return float(self._counts @ k_now) / mean0
+        w = float(self._counts_place[places].sum(axis=0) @ k_now) / mean0
+        key = (tuple(sorted(services)), tuple(places))
+        if key not in self._place_factor:           # at the start, these places count as their heads
+            self._place_factor[key] = heads / w if w > 0 else 1.0
+        return w * self._place_factor[key]
 
     def weighted_list(self, practice_idx: int) -> float:
         """A practice's list weighted for the need for general practice, so its capitation follows changes
@@ -398,7 +489,12 @@ class Finance:
             info, pay = c.info, c.pay
             if info.funding or info.holder_population:
                 if grow and c.per_capita:
-                    c.value = (c.per_capita * self.weighted_heads(self.funded_services(c)) + c.gp_per_head * full_list) * up
+                    qs = self.contract_places(c)
+                    gp_list = full_list if qs is None else sum(
+                        pr.list_size for k, pr in enumerate(m.practices) if pr.mode == "full" and not pr.failed
+                        and m.care.place_of_practice[k] in qs)
+                    c.value = (c.per_capita * self.weighted_heads(self.funded_services(c), qs)
+                               + c.gp_per_head * gp_list) * up
                 else:
                     c.value = c.base_value * up
             elif c.payee in lists and c.per_capita:
@@ -468,8 +564,11 @@ class Finance:
                 cost += tx["subcontract_management"] * c["value"] / 12.0
             led.spend(payer.idx, cost, "transaction")
             trans += cost
-        running = p["funding"]["running_cost_per_head"] * m.pop.size / 12.0
-        led.spend(m.ccg.idx, running, "running")
+        running = 0.0
+        for pl, n in zip(m.eco["places"], m.place_sizes()):
+            r = p["funding"]["running_cost_per_head"] * n / 12.0
+            led.spend(m.org_by_id[pl["commissioner"]].idx, r, "running")
+            running += r
         m.results.record_add("transaction", t, trans)
         m.results.record_add("cost", t, trans + running)
 
@@ -494,7 +593,9 @@ class Finance:
             pay = PAYMENT_KINDS[payment]
             if pay.per_activity:
                 cols = [S[s] for s in c.services]
-                amount = c["price_factor"] * self.uplift * float((units[payee.idx, cols] * self.price[cols]).sum())
+                u = units if not c["places"] or m.care.units_place is None else \
+                    m.care.units_place[self.contract_places(c) or slice(None)].sum(axis=0)
+                amount = c["price_factor"] * self.uplift * float((u[payee.idx, cols] * self.price[cols]).sum())
             elif not pay.pays:
                 continue
             else:

@@ -201,7 +201,7 @@ class Results:
             "gp_outside": pc["outside"], "gp_partial": pc["partial"], "gp_full": pc["full"],
             "gp_returned": pc["returned"],
             "population": n / m.scale,
-            "commissioner_reserves": m.ccg.reserves / m.scale,
+            "commissioner_reserves": sum(o.reserves for o in m.orgs if o.kind == "commissioner") / m.scale,
             "alliance_trust": float(np.mean(alliance)) if alliance else 0.0,
         }
         return self.latest

@@ -318,9 +318,6 @@ class ContractingModel(mesa.Model):
         self.p = self.config["params"]
         self.eco = self.config["economy"]
         self.arr = self.config["arrangement"]
-        if len(self.eco["places"]) > 1:
-            raise ConfigError("economies with several places are not supported by the model yet",
-                              file=self.eco.get("_path"), field="places")
         self.shocks = self._check_shocks(shocks or [])
         self.month = 0
         self._keys = (None, None)
@@ -424,7 +421,8 @@ class ContractingModel(mesa.Model):
                       {pr.org_id: pr.mode for pr in self.practices}, {pr.org_id: pr.salaried for pr in self.practices},
                       float(self.pop.size), {pr.org_id: pr.list_size for pr in self.practices},
                       permits=self.ccg.permits_subcontract, cost_floor=self.finance.cost_floor,
-                      holder_vat=self.finance.vat_rate(self._holder_spec()) if self.arr["holder"] else 0.0)
+                      holder_vat=self.finance.vat_rate(self._holder_spec()) if self.arr["holder"] else 0.0,
+                      spend_place=self.finance.spend_place, place_population=self.place_sizes())
         self.refresh_structure()
         self.finance.open_reserves()
         self.finance.set_allocations()
@@ -478,6 +476,13 @@ class ContractingModel(mesa.Model):
         if org.side == "commissioner":
             return "commissioner"
         return PARTY_OF_ROLE.get(self.network.role(org.org_id), "providers")
+
+    def place_sizes(self) -> list[float]:
+        """Registered people per place (from practices' lists)."""
+        if self.care.n_places == 1:
+            return [float(self.pop.size)]
+        return list(np.bincount(self.care.place_of_practice, weights=[pr.list_size for pr in self.practices],
+                                minlength=self.care.n_places).astype(float))
 
     def update_list_sizes(self) -> None:
         for pr, n in zip(self.practices, self.pop.list_sizes()):

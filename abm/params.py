@@ -626,6 +626,7 @@ def load_arrangement(key: str, overrides: dict | None = None, file: str | None =
     if economy is not None:
         ids = {o["id"] for o in economy["organisations"]}
         _apply_aliases(arr, economy.get("aliases") or {})
+        _apply_place_aliases(arr, economy)
         where = file or str(p)
         if arr["holder"] and arr["holder"]["org"] and arr["holder"]["org"] not in ids:
             raise ConfigError("unknown organisation", file=where, field="holder.org", value=arr["holder"]["org"],
@@ -689,6 +690,41 @@ def _apply_aliases(arr: dict, aliases: dict[str, str]) -> None:
         al = arr["alliance"]
         al["members"] = [aliases.get(m, m) for m in al["members"]]
         al["risk_shares"] = {aliases.get(m, m): x for m, x in al["risk_shares"].items()}
+
+
+def _apply_place_aliases(arr: dict, economy: dict) -> None:
+    """With several places whose `aliases` name each place's organisation for an arrangement id: the
+    holder is the first place's (one holder spans the places); an alliance member or risk share stands
+    for every place's, its share split by the places' registered populations."""
+    places = [pl for pl in economy.get("places") or [] if pl.get("aliases")]
+    if len(places) < 2:
+        return
+    ids = {o["id"] for o in economy["organisations"]}
+    size = {pl["id"]: 0.0 for pl in places}
+    for pr in economy["practices"]["list"]:
+        if pr.get("place") in size:
+            size[pr["place"]] += pr["list_size"]
+    total = sum(size.values()) or 1.0
+    h = arr["holder"]
+    if h and h["org"] and h["org"] not in ids:
+        h["org"] = places[0]["aliases"].get(h["org"], h["org"])
+    if arr["alliance"]:
+        al = arr["alliance"]
+        members: list[str] = []
+        for mem in al["members"]:
+            for x in ([mem] if mem in ids or mem == "practices" else [pl["aliases"].get(mem, mem) for pl in places]):
+                if x not in members:
+                    members.append(x)
+        al["members"] = members
+        shares: dict[str, float] = {}
+        for mem, x in al["risk_shares"].items():
+            if mem in ids or mem == "practices":
+                shares[mem] = shares.get(mem, 0.0) + x
+                continue
+            for pl in places:
+                o = pl["aliases"].get(mem, mem)
+                shares[o] = shares.get(o, 0.0) + x * size[pl["id"]] / total
+        al["risk_shares"] = shares
 
 
 def resolve(arrangement: str, economy: str | Path | dict | None = None, overrides: dict | None = None,

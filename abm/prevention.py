@@ -53,9 +53,11 @@ class Prevention:
         who = m.arr["prevention_holder"]
         payers: list[tuple[int, float]] = []
         budget = 0.0
-        if who == "commissioner":
-            budget = pv["public_health_share"] * m.network[f"alloc:{m.ccg.org_id}"].value
-            payers = [(m.ccg.idx, budget)]
+        if who == "commissioner":          # each place's NHS commissioner keeps a public-health line
+            for oid in dict.fromkeys(pl["commissioner"] for pl in m.eco["places"]):
+                amount = pv["public_health_share"] * m.network[f"alloc:{oid}"].value
+                payers.append((m.org_by_id[oid].idx, amount))
+                budget += amount
         elif who == "holder" and m.holder and not m.holder.failed:
             c = m.network[m.network.holder_contracts[0]]
             if c.status == "active":

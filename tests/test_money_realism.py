@@ -253,15 +253,6 @@ def test_a_second_commissioner_is_funded_for_what_it_commissions():
     assert m.metrics["money_balance_error"] < 1.0
 
 
-def test_several_places_are_refused_until_supported():
-    from abm.params import load_economy
-    eco = load_economy(None)
-    eco["places"] = [{"id": "a", "name": "A", "commissioner": "ccg", "local_authority": "dmbc", "source": None},
-                     {"id": "b", "name": "B", "commissioner": "ccg", "local_authority": "dmbc", "source": None}]
-    with pytest.raises(ConfigError, match="several places"):
-        ContractingModel("fragmented", economy=eco, rng=1, population_scale=0.01)
-
-
 # ---------------------------------------------------------------- rules from the sources
 def test_icp_holder_must_be_an_nhs_body():
     with pytest.raises(ConfigError, match="NHS body"):
