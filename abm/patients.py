@@ -136,6 +136,10 @@ class Population:
         self.ltc_mean = np.asarray(pop["ltc_mean"]["value"], dtype=float)
         lists = np.array([p["list_size"] for p in economy["practices"]["list"]], dtype=float)
         self.list_weights = lists / lists.sum()
+        # practices' own age structures (from the five-year age file), else the economy's for all
+        own = [pr.get("age_share") for pr in economy["practices"]["list"]]
+        self.practice_age = None if all(a is None for a in own) else np.array(
+            [a if a is not None else pop["age_share"]["value"] for a in own], dtype=float)
         self.practice_open = np.ones(len(lists), bool)
         self.practice_weights = self.list_weights.copy()  # where new registrations go (open practices)
         self.n_practices = len(lists)
@@ -175,6 +179,8 @@ class Population:
         return self.contacts.window
 
     def _new_people(self, k: int, rng: np.random.Generator, band: np.ndarray | None = None):
+        if self.practice_age is not None and band is None:
+            return self._new_people_by_practice(k, rng)
         if band is None:
             band = rng.choice(7, size=k, p=self.age_share).astype(np.int8)
         age = (BAND_LOW[band] + rng.random(k, dtype=np.float32) * BAND_WIDTH[band]).astype(np.float32)
@@ -182,6 +188,19 @@ class Population:
         sd = self.params["demand"]["frailty_sd"]
         frailty = rng.lognormal(-sd * sd / 2, sd, size=k).astype(np.float32) if sd > 0 else np.ones(k, np.float32)
         practice = rng.choice(self.n_practices, size=k, p=self.practice_weights).astype(np.int16)
+        return band, age, ltc, frailty, practice
+
+    def _new_people_by_practice(self, k: int, rng: np.random.Generator):
+        """People registered first, then aged by their practice's own age structure."""
+        practice = rng.choice(self.n_practices, size=k, p=self.practice_weights).astype(np.int16)
+        cum = np.cumsum(self.practice_age, axis=1)
+        cum[:, -1] = 1.0 + 1e-9
+        u = rng.random(k)
+        band = (u[:, None] >= cum[practice]).sum(axis=1).astype(np.int8)
+        age = (BAND_LOW[band] + rng.random(k, dtype=np.float32) * BAND_WIDTH[band]).astype(np.float32)
+        ltc = np.minimum(rng.poisson(self.ltc_mean[band]), 8).astype(np.int8)
+        sd = self.params["demand"]["frailty_sd"]
+        frailty = rng.lognormal(-sd * sd / 2, sd, size=k).astype(np.float32) if sd > 0 else np.ones(k, np.float32)
         return band, age, ltc, frailty, practice
 
     def _append(self, k: int, rng: np.random.Generator) -> None:

@@ -95,3 +95,21 @@ def test_an_alliance_spans_the_places():
     members = {c.payee for c in m.network.members()}
     assert {"dudley_acute", "sandwell_acute", "walsall_acute", "wolverhampton_acute", "mh"} <= members
     assert sum(m.arr["alliance"]["risk_shares"].values()) == pytest.approx(1.0)
+
+
+def test_practices_own_age_structures_shape_their_lists():
+    eco = copy.deepcopy(load_economy(None))
+    young = [0.2, 0.3, 0.4, 0.1, 0.0, 0.0, 0.0]
+    old = [0.0, 0.0, 0.1, 0.2, 0.3, 0.25, 0.15]
+    for k, pr in enumerate(eco["practices"]["list"]):
+        pr["age_share"] = young if k % 2 == 0 else old
+    m = ContractingModel("fragmented", economy=eco, rng=1, population_scale=0.05)
+    pop = m.pop
+    even = (pop.practice % 2 == 0)
+    assert pop.band[even].max() <= 3 and (pop.band[~even] >= 2).all()
+    assert pop.age[~even].mean() > pop.age[even].mean() + 30
+    # an older list costs more: its weighted capitation is higher per head
+    m.run(13)
+    k_old = next(k for k in range(len(m.practices)) if k % 2 == 1)
+    k_young = next(k for k in range(len(m.practices)) if k % 2 == 0)
+    assert pop.rate["emergency"][pop.practice == k_old].mean() > 3 * pop.rate["emergency"][pop.practice == k_young].mean()
