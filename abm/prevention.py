@@ -35,13 +35,35 @@ class Prevention:
             return c.pass_through * variable
         return 0.0
 
-    def incentive(self, remaining_years: float, kept: float) -> float:
-        """0-1: how much of the maximum budget a holder invests: expected return it keeps inside the term."""
+    def incentive(self, remaining_years: float, kept: float, mission: float = 0.0) -> float:
+        """0-1: how much of the maximum budget a holder invests: the expected return it keeps inside its
+        horizon, plus, for an NHS body, `mission` of the return that falls beyond it."""
         pv = self.p["prevention"]
         lag = pv["lag_months"] / 12.0
         life = 1.0 / max(pv["decay_per_year"], 1e-6)
-        coverage = np.clip((remaining_years - lag) / life, 0.0, 1.0)
+        coverage = float(np.clip((remaining_years - lag) / life, 0.0, 1.0))
+        coverage += mission * (1.0 - coverage)
         return float(np.clip(pv["expected_return"] * max(kept, 0.0) * coverage, 0.0, 1.0))
+
+    def renewal_chance(self, holder) -> float:
+        """The chance the holder expects renewal at term end: high for an incumbent in good standing, lower
+        when its quality is near the commissioner's threshold or it is in intensive support."""
+        m = self.model
+        base = self.p["prevention"]["renewal_probability"]
+        thr = self.p["oversight"]["quality_threshold"]
+        standing = float(np.clip((holder.quality - thr) / max(holder.quality0 - thr, 0.05), 0.0, 1.0))
+        if holder.oversight == "intensive":
+            standing *= 0.5
+        return base * standing
+
+    def horizon(self, holder, c, t: int) -> float:
+        """Years the holder counts on: what remains of the term plus, with the chance of renewal, one more
+        term."""
+        if c.end is None:
+            return 10.0
+        remaining = (c.end - t) / 12.0
+        term = (c.end - c.start) / 12.0
+        return remaining + self.renewal_chance(holder) * term
 
     # ------------------------------------------------------------------ the yearly decision
     def decide(self, t: int) -> None:
@@ -61,16 +83,19 @@ class Prevention:
         elif who == "holder" and m.holder and not m.holder.failed:
             c = m.network[m.network.holder_contracts[0]]
             if c.status == "active":
-                remaining = (c.end - t) / 12.0 if c.end is not None else 10.0
-                budget = pv["budget_share"] * c.value * self.incentive(remaining, self.kept_share(m.holder))
-                payers = [(m.holder.idx, budget)]
+                h = m.holder
+                mission = pv["nhs_mission_weight"] if h.form.public else 0.0
+                budget = pv["budget_share"] * c.value * self.incentive(self.horizon(h, c, t), self.kept_share(h), mission)
+                payers = [(h.idx, budget)]
         elif who == "alliance":
             members = m.network.members()
             al = m.arr["alliance"]
             agree = all(c.trust >= al["unanimity_trust"] for c in members) if al["unanimity"] else True
             self.alliance_agreed = agree
             if members and agree:
-                remaining = (members[0].end - t) / 12.0 if members[0].end is not None else 10.0
+                c0 = members[0]
+                remaining = ((c0.end - t) / 12.0 + pv["renewal_probability"] * (c0.end - c0.start) / 12.0
+                             if c0.end is not None else 10.0)
                 total = sum(m.org_by_id[c.payee].expected_income for c in members)
                 budget = pv["budget_share"] * total * self.incentive(remaining, al["pool_fraction"])
                 # the commissioner funds its risk share; members the rest, in proportion to their budgets

@@ -29,7 +29,26 @@ def test_longer_contracts_invest_more_in_prevention():
         spend[years] = sum(ContractingModel("icp_full", rng=s, population_scale=0.02,
                                             arrangement__contract__contract_years=years, **NO_FAIL).run(36).results.cum["prevention"]
                            for s in SEEDS)
-    assert spend[10] > 3 * spend[3] > 0 or (spend[3] == 0 < spend[10])
+    assert spend[10] > 1.3 * spend[3] > 0
+
+
+def test_a_ten_year_icp_still_invests_in_its_final_year():
+    """Incumbents are usually renewed and NHS bodies are not short-term profit maximisers: prevention does
+    not stop dead before the end of a 10-year term (it did when the horizon ended at the term)."""
+    m = ContractingModel("icp_full", rng=1, population_scale=0.02, **NO_FAIL).run(120)
+    df = m.datacollector.get_model_vars_dataframe()
+    assert df["prevention_spend_share"].iloc[-12:].mean() > 0.3 * df["prevention_spend_share"].iloc[13:25].mean() > 0
+    no_renewal = ContractingModel("icp_full", rng=1, population_scale=0.02, prevention__renewal_probability=0.0,
+                                  prevention__nhs_mission_weight=0.0, **NO_FAIL).run(120)
+    late = no_renewal.datacollector.get_model_vars_dataframe()["prevention_spend_share"].iloc[-12:].mean()
+    assert late == 0.0                      # with neither, the old cliff: nothing in the final year
+
+
+def test_poor_quality_lowers_the_expected_renewal():
+    m = ContractingModel("icp_full", rng=1, population_scale=0.01, **NO_FAIL)
+    good = m.prevention.renewal_chance(m.holder)
+    m.holder.quality = m.p["oversight"]["quality_threshold"]
+    assert good > 0.5 and m.prevention.renewal_chance(m.holder) == 0.0
 
 
 def test_targeting_by_risk_beats_even_spread_at_equal_spend():
