@@ -10,7 +10,7 @@ import pytest
 from abm import ContractingModel
 from abm.params import SERVICES
 
-NO_FAIL = {"failure__threshold": -100.0}
+NO_FAIL = {"failure__threshold": -100.0, "failure__hand_back_loss": 1.0}
 SEEDS = (1, 2, 3)
 
 

@@ -8,7 +8,7 @@ import pytest
 from abm import ARRANGEMENTS, ContractingModel
 from abm.finance import corridor_transfer
 
-NO_FAIL = {"failure__threshold": -100.0}   # isolate risk incidence from failure cascades
+NO_FAIL = {"failure__threshold": -100.0, "failure__hand_back_loss": 1.0}   # isolate risk incidence from failure cascades
 
 
 def party_results(m) -> dict[str, float]:

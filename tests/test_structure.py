@@ -14,7 +14,7 @@ from abm.contracts import Contract, ContractNetwork, new_contract
 from abm.kinds import CONTRACT_KINDS, ORG_KINDS, PAYMENT_KINDS
 from abm.params import ORG_KINDS as SCHEMA_ORG_KINDS, PAYMENTS
 
-NO_FAIL = {"failure__threshold": -100.0}
+NO_FAIL = {"failure__threshold": -100.0, "failure__hand_back_loss": 1.0}
 
 
 # ---------------------------------------------------------------- the contract network
