@@ -115,13 +115,13 @@ class Organisation(mesa.Agent):
         if self.oversight != before:
             m.results.event(t, f"oversight: {self.oversight}", self.org_id)
 
-    def fail(self, t: int, reason: str = "financial") -> None:
+    def fail(self, t: int, reason: str = "financial", successor_quality: float | None = None) -> None:
         """Stop trading: the commissioner takes back or re-procures what this organisation held."""
         m = self.model
         self.failed = True
         self.failed_month = t
         m.results.failure(t, self.org_id, reason)
-        m.ccg.handle_failure(self, t)
+        m.ccg.handle_failure(self, t, successor_quality)
         m.network.mark_failed(self.org_id)
         m.refresh_structure()
 
@@ -161,6 +161,35 @@ class Commissioner(Organisation):
         o = self.model.org_by_id.get(oid)
         return o is None or o.quality >= self.model.p["oversight"]["permission_quality"]
 
+    def review_permissions(self, t: int) -> None:
+        """Year end: where subcontracting needs permission, a subcontractor whose quality has fallen below
+        the bar loses it: its subcontract ends, the commissioner contracts it directly, and the holder's
+        population payment no longer covers those services."""
+        m = self.model
+        net = m.network
+        h = m.holder
+        if h is None or not m.arr.get("subcontract_permission"):
+            return
+        for c in net.query(payer=h.org_id, kind="subcontract"):
+            o = m.org_by_id[c.payee]
+            if o.failed or o.side == "practice" or self.permits_subcontract(o.org_id):
+                continue
+            m.results.event(t, "subcontract permission withdrawn", o.org_id, contract=c.cid)
+            net.terminate(c, t)
+            current = c.value / max(c.price_factor, 1e-9)
+            for new in m.finance.direct_contracts(o, c.services, current, t):
+                m.finance.procure(new)
+            vf = m.arr["contract"]["value_factor"]
+            total = sum(net[x].value for x in net.holder_contracts)
+            for x in net.holder_contracts:             # out of the holder's budget, in proportion
+                hc = net[x]
+                cut = current * vf * hc.value / total if total > 0 else 0.0
+                if hc.value > 0:
+                    hc.per_capita *= max(hc.value - cut, 0.0) / hc.value
+                    hc.base_value *= max(hc.value - cut, 0.0) / hc.value
+                hc.value = max(hc.value - cut, 0.0)
+        m.refresh_structure()
+
     def review_quality(self, t: int) -> None:
         """Sustained quality failure ends the contract and the service is re-procured."""
         m = self.model
@@ -175,9 +204,43 @@ class Commissioner(Organisation):
             strikes[c.cid] = strikes.get(c.cid, 0) + 1 if o.quality < ov["quality_threshold"] else 0
             if strikes[c.cid] >= ov["sustained_years"]:
                 m.results.event(t, "terminated for quality", o.org_id, contract=c.cid)
-                o.fail(t, reason="quality")
+                self.terminate_for_quality(c, t)
 
-    def handle_failure(self, o: Organisation, t: int) -> None:
+    def terminate_for_quality(self, c, t: int) -> None:
+        """The commissioner ends the failing contract (or subcontract) and re-procures its services from a
+        new provider of the market's quality (NHS England ICP Q&A §22: termination of the contract, a
+        service or a subcontract); the provider keeps any other work. When the contract was all it did,
+        it stops trading and the new provider succeeds it."""
+        m = self.model
+        net = m.network
+        o = m.org_by_id[c.payee]
+        q_new = m.p["oversight"]["new_provider_quality"]
+        mine = m.care.services_of(o.org_id)
+        services = [s for s in c.services if s in mine]
+        if not services:
+            net.terminate(c, t)
+            m.refresh_structure()
+            return
+        if set(services) >= set(mine) or o.side == "practice":
+            o.fail(t, reason="quality", successor_quality=q_new)
+            return
+        k = sum(1 for x in m.orgs if x.successor_of is not None) + 2
+        new_id = f"{o.org_id}~{k}"
+        new = m.add_organisation(new_id, o.kind, f"{o.name} (new provider)", o.nhs_body, 1.0, q_new, o.vat_recovers,
+                                 like=o, role=net.role(o.org_id), services=services)
+        new.successor_of = o.org_id
+        new.interim_until = t + m.p["failure"]["reprocurement_months"]
+        m.care.transfer_services(o.org_id, new_id, services)
+        for x in list(net.active()):
+            if x.payee == o.org_id and x.services and set(x.services) <= set(services):
+                h = net.hand_over(x, t, payee=new_id, trust=m.p["trust"]["initial"] * 0.8)
+                if not m.org_by_id[h.payer].failed:
+                    m.finance.procure(h)
+        for s in services:
+            net.route.pop((s, o.org_id), None)
+        m.refresh_structure()
+
+    def handle_failure(self, o: Organisation, t: int, successor_quality: float | None = None) -> None:
         """What a failure means for the contracts: a practice closes; a holder's contracts revert to the
         commissioner; a provider's services move to a successor after re-procurement."""
         if o.side == "practice":
@@ -185,7 +248,7 @@ class Commissioner(Organisation):
             return
         if self.model.holder is o:
             self.take_back_holder_contracts(t)
-        self._appoint_successor(o, t)
+        self._appoint_successor(o, t, successor_quality)
 
     def review_holder_finances(self, t: int) -> None:
         """Year end: an NHS holder kept in intensive support for `failure.termination_years` loses its
@@ -226,7 +289,7 @@ class Commissioner(Organisation):
             m.finance.direct_contracts(h, own, value, t)
         net.release_holder()
 
-    def _appoint_successor(self, o: Organisation, t: int) -> None:
+    def _appoint_successor(self, o: Organisation, t: int, quality: float | None = None) -> None:
         """Services of a failed provider move to a successor after re-procurement (interim cost, new
         contact slot, working capital from the funder); the successor takes the same terms for the rest of
         the term, with trust to rebuild; fixed-value contracts it receives are re-priced at what the
@@ -237,7 +300,8 @@ class Commissioner(Organisation):
             return
         k = sum(1 for x in m.orgs if x.successor_of is not None) + 2
         new_id = f"{o.org_id}~{k}"
-        succ = m.add_organisation(new_id, o.kind, f"{o.name} (successor)", o.nhs_body, 1.0, o.quality0,
+        q = o.quality0 if quality is None else quality        # staff transfer (TUPE) vs a new provider
+        succ = m.add_organisation(new_id, o.kind, f"{o.name} (successor)", o.nhs_body, 1.0, q,
                                   o.vat_recovers, like=o, role=net.role(o.org_id))
         succ.successor_of = o.org_id
         succ.interim_until = t + m.p["failure"]["reprocurement_months"]

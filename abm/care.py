@@ -71,12 +71,20 @@ class Care:
         self._merged = (None, None)
 
     # ------------------------------------------------------------------ structure
-    def add_organisation(self, org, like) -> None:
-        """A successor: its own contact slot, `like`'s capacity, and the waiting list it inherits."""
+    def add_organisation(self, org, like, services: list[str] | None = None) -> None:
+        """A successor: its own contact slot, `like`'s capacity, and the waiting list it inherits (for
+        `services` only, when given)."""
         n = len(self.model.orgs)
         self.capacity = np.vstack([self.capacity, self.capacity[like.idx]])
         self.backlog = np.vstack([self.backlog, self.backlog[like.idx]])
-        self.backlog[like.idx] = 0
+        if services is None:
+            self.backlog[like.idx] = 0
+        else:
+            moved = np.zeros(len(SERVICES), bool)
+            moved[[S[s] for s in services]] = True
+            for a in (self.capacity, self.backlog):
+                a[org.idx, ~moved] = 0
+                a[like.idx, moved] = 0
         self.units = np.vstack([self.units, np.zeros(len(SERVICES))])
         self.extra_cost = np.append(self.extra_cost, 0.0)
         if self.slot_of.shape[0] < n:
@@ -114,9 +122,9 @@ class Care:
             out["practice"] = prac
         return out
 
-    def transfer_services(self, old: str, new: str) -> list[str]:
-        """A successor takes over every service share of `old`; returns the services moved."""
-        moved = [s for s, sh in self.service_providers.items() if old in sh]
+    def transfer_services(self, old: str, new: str, services: list[str] | None = None) -> list[str]:
+        """`new` takes over `old`'s share of every service (or of `services`); returns the services moved."""
+        moved = [s for s, sh in self.service_providers.items() if old in sh and (services is None or s in services)]
         for s in moved:
             self.service_providers[s][new] = self.service_providers[s].pop(old)
         return moved

@@ -201,8 +201,15 @@ class Finance:
         ratio = np.array([o.cost_ratio for o in self.model.orgs]) * self.cost_scale
         self.var_unit = (1 - self.fixed_share)[:, None] * self.unit_cost[None, :] * ratio[:, None]
 
-    def add_organisation(self, org, like) -> None:
-        """A new organisation (a successor) takes over `like`'s cost structure and expected activity."""
+    def cost_share(self, org, services) -> float:
+        """Share of an organisation's expected cost that `services` account for."""
+        cols = [S[s] for s in services]
+        total = float(self.exp_units0[org.idx] @ self.unit_cost)
+        return float(self.exp_units0[org.idx, cols] @ self.unit_cost[cols]) / total if total > 0 else 1.0
+
+    def add_organisation(self, org, like, services: list[str] | None = None) -> None:
+        """A new organisation takes over `like`'s cost structure and expected activity (only for
+        `services` when given: those columns move from `like` to it)."""
         self.ledger.grow(1)
         i = like.idx
         self.fixed_share = np.append(self.fixed_share, self.fixed_share[i])
@@ -212,6 +219,12 @@ class Finance:
         self.exp_units0 = np.vstack([self.exp_units0, self.exp_units0[i]])
         self._estimate = np.vstack([self._estimate, self._estimate[i]])
         self.activity = np.append(self.activity, self.activity[i])
+        if services is not None:
+            keep = np.ones(len(SERVICES), bool)
+            keep[[S[s] for s in services]] = False
+            for a in (self.exp_units, self.exp_units0, self._estimate):
+                a[org.idx, keep] = 0.0
+                a[i, ~keep] = 0.0
         self.year_care = np.append(self.year_care, 0.0)
         self.loans = np.append(self.loans, 0.0)
         self.support_ytd = np.append(self.support_ytd, 0.0)

@@ -245,9 +245,11 @@ def provider_review(m) -> None:
 
 
 def quality_review(m) -> None:
-    """Yearly (last month): the commissioner ends contracts after sustained quality failure."""
+    """Yearly (last month): the commissioner ends contracts after sustained quality failure (re-procuring
+    the service from a new provider) and withdraws subcontract permission below the quality bar."""
     if _year_end(m):
         m.ccg.review_quality(m.month)
+        m.ccg.review_permissions(m.month)
 
 
 def continuity(m) -> None:
@@ -445,14 +447,20 @@ class ContractingModel(mesa.Model):
         return agent
 
     def add_organisation(self, oid: str, kind: str, name: str, nhs_body: bool, cost_ratio: float, quality: float,
-                         vat_recovers: bool | None, like: Organisation, role: str = "provider") -> Organisation:
-        """A new organisation during the run (a successor to `like`): every part grows to include it."""
+                         vat_recovers: bool | None, like: Organisation, role: str = "provider",
+                         services: list[str] | None = None) -> Organisation:
+        """A new organisation during the run, taking over `like`'s work (all of it: a successor; or only
+        `services`: a new provider for a terminated service): every part grows to include it."""
         org = self._new_agent(oid, kind, name, nhs_body, cost_ratio, quality, vat_recovers, legal_form=like.legal_form)
-        org.expected_cost, org.fixed_cost = like.expected_cost, like.fixed_cost
-        org.expected_income = like.expected_income
-        self.finance.add_organisation(org, like)
+        share = 1.0 if services is None else self.finance.cost_share(like, services)
+        org.expected_cost, org.fixed_cost = like.expected_cost * share, like.fixed_cost * share
+        org.expected_income = like.expected_income * share
+        if services is not None:
+            like.expected_cost, like.fixed_cost = like.expected_cost * (1 - share), like.fixed_cost * (1 - share)
+            like.expected_income *= 1 - share
+        self.finance.add_organisation(org, like, services)
         self.pop.add_organisation(org, like)
-        self.care.add_organisation(org, like)
+        self.care.add_organisation(org, like, services)
         self.network.add_node(oid, kind, nhs_body, name, like.expected_income, role=role)
         return org
 

@@ -212,6 +212,51 @@ def test_sustained_quality_failure_terminates_and_reprocures():
     assert all(d["status"] == "terminated" for _, v, d in m.contracts.in_edges("bcpft", data=True) if d["kind"] != "allocation")
 
 
+def test_a_service_terminated_for_quality_goes_to_a_provider_of_its_own_quality():
+    """The successor does not inherit the failed quality, so termination does not repeat forever."""
+    m = ContractingModel("fragmented", rng=1, population_scale=0.02, **NO_FAIL)
+    mh = m.org_by_id["bcpft"]
+    mh.quality = mh.quality0 = 0.3
+    m.run(72)
+    terminations = [e for e in m.events if e["event"] == "terminated for quality"]
+    assert len(terminations) == 1
+    succ = next(o for o in m.orgs if o.successor_of == "bcpft")
+    assert succ.quality0 == pytest.approx(m.p["oversight"]["new_provider_quality"])
+
+
+def test_terminating_one_contract_leaves_the_providers_other_work():
+    from abm.params import load_economy
+    eco = load_economy(None)
+    eco["service_providers"]["value"]["social_care"] = {"dasc": 0.75, "ageuk": 0.15, "dcvs": 0.10}
+    m = ContractingModel("fragmented", economy=eco, rng=1, population_scale=0.02, **NO_FAIL).run(2)
+    mh_contract = m.network["std:ccg:dcvs"]                     # community and mental health, from the CCG
+    sc_contract = m.network["std:dmbc:dcvs"]                    # social care, from the council
+    m.ccg.terminate_for_quality(mh_contract, m.month)
+    dcvs = m.org_by_id["dcvs"]
+    new = next(o for o in m.orgs if o.successor_of == "dcvs")
+    assert not dcvs.failed and sc_contract.status == "active" and mh_contract.status == "terminated"
+    assert m.care.services_of("dcvs") == ["social_care"]
+    assert set(m.care.services_of(new.org_id)) == {"community", "mental_health"}
+    assert m.network.query(payee=new.org_id, kind="standard")
+    m.run(3)
+    assert m.care.units[new.idx].sum() > 0 and m.metrics["money_balance_error"] < 1.0
+
+
+def test_permission_is_withdrawn_when_a_subcontractors_quality_falls():
+    base = ContractingModel("icp_partial", rng=1, population_scale=0.02, **NO_FAIL)
+    m = ContractingModel("icp_partial", rng=1, population_scale=0.02, shocks=[{"kind": "quality_fall", "month": 2,
+                         "size": 0.1}], **NO_FAIL)
+    value = lambda x: x.network[x.network.holder_contracts[0]].value
+    before = value(m)
+    base.run(12)
+    m.run(12)
+    assert any(e["event"] == "subcontract permission withdrawn" and e["org"] == "bcpft" for e in m.events)
+    assert m.network["sub:bcpft"].status == "terminated"
+    assert m.network.funding("mental_health", "bcpft").kind == "standard"
+    assert value(m) < before and value(m) < value(base)          # out of the ICP's budget
+    assert not any("permission" in e["event"] for e in base.events)
+
+
 def test_icp_subcontracting_needs_permission():
     ok = ContractingModel("icp_partial", rng=1, population_scale=0.01)
     refused = ContractingModel("icp_partial", rng=1, population_scale=0.01, oversight__permission_quality=0.69)
