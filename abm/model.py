@@ -30,6 +30,7 @@ from .params import SERVICES, SHOCK_KINDS, resolve
 from .patients import Population
 from .prevention import Prevention
 
+MIN_PEOPLE = 100     # fewer simulated people cannot stand for a population
 STREAMS = {"population": 1, "demand": 2, "choice": 3, "behaviour": 4, "shocks": 5}
 PARTY_OF_ROLE = {"funder": "funder", "commissioner": "commissioner", "lead": "lead", "practice": "gp_practices"}
 
@@ -320,6 +321,11 @@ class ContractingModel(mesa.Model):
         self.p = self.config["params"]
         self.eco = self.config["economy"]
         self.arr = self.config["arrangement"]
+        simulated = self.eco["population"]["total"]["value"] * self.scale
+        if simulated < MIN_PEOPLE:
+            raise ConfigError(f"population_scale simulates only {simulated:.0f} people", field="population_scale",
+                              value=population_scale, allowed=f"at least {MIN_PEOPLE / self.eco['population']['total']['value']:.2g} "
+                              f"(>= {MIN_PEOPLE} people)")
         self.shocks = self._check_shocks(shocks or [])
         self.month = 0
         self._keys = (None, None)

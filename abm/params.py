@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -50,13 +51,39 @@ def arrangement_path(key: str) -> Path:
     return config_dir() / "arrangements" / f"{key}.yaml"
 
 
+class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """Safe YAML that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+
+def _unique_mapping(loader, node, deep=False):
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            first = seen.setdefault(key, key_node.start_mark.line)
+        except TypeError:
+            continue
+        if first != key_node.start_mark.line:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first at line {first + 1})", key_node.start_mark)
+    return loader.construct_mapping(node, deep=deep)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def load_yaml_text(text: str) -> Any:
+    """Parse YAML text safely, refusing duplicate keys."""
+    return yaml.load(text, Loader=UniqueKeyLoader)
+
+
 def read_yaml(path: str | Path) -> Any:
-    """Read YAML, turning a missing file or syntax error into one clear line."""
+    """Read YAML, turning a missing file, a syntax error or a duplicate key into one clear line."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError("file not found", file=str(p))
     try:
-        return yaml.load(p.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return load_yaml_text(p.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -95,6 +122,8 @@ def _bounds(leaf: dict) -> tuple[float | None, float | None]:
     unit = str(leaf.get("unit", ""))
     if lo is None and hi is None and (unit.startswith("share") or unit.startswith("probability") or unit.startswith("0-1")):
         lo, hi = 0.0, 1.0
+    if lo is None and unit.startswith("£"):        # money amounts (costs, prices, payments) are not negative
+        lo = 0.0
     return lo, hi
 
 
@@ -146,6 +175,8 @@ def _check_value(name: str, leaf: dict, value: Any, file: str | None) -> Any:
         if isinstance(old_x, (int, float)):
             if isinstance(x, bool) or not isinstance(x, (int, float)):
                 raise ConfigError("wrong type", file=file, field=field, value=x, allowed="a number")
+            if not math.isfinite(x):
+                raise ConfigError("not a finite number", file=file, field=field, value=x, allowed="a finite number")
             if (lo is not None and x < lo) or (hi is not None and x > hi):
                 raise ConfigError("out of range", file=file, field=field, value=x,
                                   allowed=f"{lo if lo is not None else '-inf'} to {hi if hi is not None else 'inf'}")
@@ -580,6 +611,17 @@ def load_economy(path: str | Path | None = None, overrides: dict | None = None, 
     eco = _validated(Economy, data, file or str(p))
     out = eco.model_dump(by_alias=True)
     out["_path"] = str(p)
+    lists = out["practices"]["list"]
+    listed = sum(pr["list_size"] for pr in lists)
+    total = out["population"]["total"]["value"]
+    if overrides and "population.total" in overrides:
+        # a new total (e.g. a benchmark at another size) scales every practice's list to it
+        for pr in lists:
+            pr["list_size"] = max(1, int(round(pr["list_size"] * total / listed)))
+    elif abs(total - listed) > 0.005 * total:
+        raise ConfigError(f"population.total ({total:,}) disagrees with the practices' lists, which sum to "
+                          f"{listed:,}", file=file or str(p), field="population.total",
+                          allowed="the sum of practices.list list sizes (within 0.5%)")
     _resolve_places(out)
     return out
 
