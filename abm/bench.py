@@ -90,28 +90,29 @@ def _loadavg() -> float:
         return float("nan")
 
 
-def default_population() -> int:
+def default_population(economy=None) -> int:
     from .params import load_economy
-    return int(load_economy(None)["population"]["total"]["value"])
+    return int(load_economy(economy)["population"]["total"]["value"])
 
 
-def model_kwargs(patients: int | None) -> dict:
-    """Constructor arguments giving about `patients` people: a fraction of the default economy,
-    or (above its size) the economy with a larger registered population."""
-    total = default_population()
+def model_kwargs(patients: int | None, economy=None) -> dict:
+    """Constructor arguments giving about `patients` people: a fraction of the economy (default: the
+    built-in one), or (above its size) the economy with a larger registered population (lists scaled)."""
+    total = default_population(economy)
+    eco = {} if economy is None else {"economy": str(economy)}
     if patients is None or patients == total:
-        return {"population_scale": 1.0}
+        return {"population_scale": 1.0, **eco}
     if patients < total:
-        return {"population_scale": patients / total}
-    return {"population_scale": 1.0, "economy__population__total": int(patients)}
+        return {"population_scale": patients / total, **eco}
+    return {"population_scale": 1.0, "economy__population__total": int(patients), **eco}
 
 
 # --------------------------------------------------------------------------- the model
 def time_model(arrangement: str, patients: int | None, months: int, repeats: int = 3, seed: int = 1,
-               gc_disable: bool = False) -> dict:
+               gc_disable: bool = False, economy=None) -> dict:
     """Best-of-`repeats` set-up and run times of one arrangement."""
     from .model import ContractingModel
-    kw = model_kwargs(patients)
+    kw = model_kwargs(patients, economy)
     best_setup = best_run = best_cpu = float("inf")
     n0 = pm = 0
     coc = None
@@ -255,7 +256,7 @@ def run_bench(patients: int | None = None, months: int = 120, arrangement: str =
               repeats: int = 3, seed: int = 1, reference_patients: int = 10_000,
               reference_months: int = 12, reference_repeats: int = 1, gc_disable: bool = False,
               warmup: bool = True, scaling=None, scaling_months: int = 24, workers_scaling_cfg=None,
-              quiet: bool = False) -> dict:
+              quiet: bool = False, economy=None) -> dict:
     """Run the benchmark and return the result dict (the JSON line of `abm bench`).
 
     `arrangement` is a key or "all" (then the headline numbers are the slowest arrangement's).
@@ -275,7 +276,7 @@ def run_bench(patients: int | None = None, months: int = 120, arrangement: str =
     baseline = max(baseline, current_rss_mb())
     per = {}
     for k in keys:
-        r = time_model(k, patients, months, repeats, seed, gc_disable)
+        r = time_model(k, patients, months, repeats, seed, gc_disable, economy)
         per[k] = r
         say(f"{k:<17} {r['patients']:>9,} patients x {months} months: setup {r['setup_seconds']:.2f} s, "
             f"run {r['seconds']:.2f} s (best of {repeats}; CPU {r['cpu_seconds']:.2f} s), {r['patient_months_per_s'] / 1e6:.2f} M patient-months/s, "
@@ -285,7 +286,7 @@ def run_bench(patients: int | None = None, months: int = 120, arrangement: str =
     n = worst["patients"]
     budget = TARGET_FIXED_MB + TARGET_KB_PER_PATIENT * n / 1024
     result = {
-        "patients": n, "months": months, "arrangement": arrangement,
+        "patients": n, "months": months, "arrangement": arrangement, "economy": str(economy or "default"),
         "seconds": worst["seconds"], "cpu_seconds": worst["cpu_seconds"], "setup_seconds": max(r["setup_seconds"] for r in per.values()),
         "patient_months_per_s": worst["patient_months_per_s"],
         "peak_rss_mb": round(peak, 1), "baseline_rss_mb": round(baseline, 1),
@@ -351,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "The last line printed is JSON.")
     p.add_argument("--patients", type=_positive, help="population size (default: the default economy, 318,492)")
     p.add_argument("--months", type=_positive, default=120, help="months per run (default 120)")
+    p.add_argument("--economy", default=None, help="economy YAML (default: the built-in economy)")
     p.add_argument("--arrangement", default="fragmented", help="arrangement key or 'all' (default fragmented)")
     p.add_argument("--repeats", type=_positive, default=3, help="timed runs; the fastest is kept (default 3)")
     p.add_argument("--seed", type=int, default=1)
@@ -374,6 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.economy is not None:
+        from .errors import ConfigError
+        from .params import load_economy
+        try:
+            load_economy(args.economy)
+        except ConfigError as exc:
+            print(f"abm bench: {exc}", file=sys.stderr)
+            return 2
     if args.arrangement != "all" and args.arrangement not in ARRANGEMENTS:
         print(f"abm bench: unknown arrangement {args.arrangement!r}; allowed: {', '.join(ARRANGEMENTS)}, all",
               file=sys.stderr)
@@ -390,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
                        repeats=args.repeats, seed=args.seed, reference_patients=args.reference_patients,
                        reference_months=args.reference_months, reference_repeats=args.reference_repeats,
                        gc_disable=args.gc_disable, warmup=not args.no_warmup, scaling=args.scaling,
-                       scaling_months=args.scaling_months, workers_scaling_cfg=wcfg, quiet=args.quiet)
+                       scaling_months=args.scaling_months, workers_scaling_cfg=wcfg, quiet=args.quiet,
+                       economy=args.economy)
     print(json.dumps(result, default=float))
     return 0
 

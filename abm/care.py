@@ -64,6 +64,7 @@ class Care:
         self.shares: dict[str, np.ndarray] = {}
         self.needs: dict = {}
         self.units_place = None                 # [place, organisation, service] this month (several places)
+        self._place_key = None
         self.coc_patient = np.zeros(0, dtype=np.float32)     # Bice-Boxerman index, 0 where undefined
         self.coc_valid = np.zeros(0, dtype=bool)
         self.coc_mean = 0.0
@@ -288,6 +289,15 @@ class Care:
         eff = self.p["digital"]["health_effect"]
         return 3.0 * 1.5 * (1.0 + max(eff, 0.0))
 
+    def person_place(self) -> np.ndarray:
+        """Each person's place (their practice's), cached until registrations change."""
+        pop = self.model.pop
+        key = (pop.registrations, pop.n)
+        if self._place_key != key:
+            self._person_place = self.place_of_practice[pop.practice]
+            self._place_key = key
+        return self._person_place
+
     @staticmethod
     def _pick(r: dict, shares: np.ndarray, u: np.ndarray, place: np.ndarray | None) -> np.ndarray:
         """The provider of each episode: uniforms against cumulative shares (each place's own providers)."""
@@ -324,7 +334,7 @@ class Care:
         # the federation of the person's place
         n_prac = len(m.practices)
         P = self.n_places
-        place = self.place_of_practice[pop.practice] if P > 1 else None
+        place = self.person_place() if P > 1 else None
         units_place = np.zeros((P, n_orgs, len(SERVICES))) if P > 1 else None
         gp_idx = counts["gp_f2f"][0]                   # the same people for both GP kinds
         own_all = np.zeros(len(gp_idx), np.uint8)

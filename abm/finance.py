@@ -75,7 +75,7 @@ class Finance:
         if P == 1:
             e = self._expected_units(None, 0)
             return e[None] if by_place else e
-        place = care.place_of_practice[m.pop.practice]
+        place = care.person_place()
         per = np.stack([self._expected_units(place == q, q) for q in range(P)])
         return per if by_place else per.sum(axis=0)
 

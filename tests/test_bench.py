@@ -62,3 +62,18 @@ def test_reference_agents_step():
     assert ref.month == 2
     assert poisson_inverse(0.0, 0.5, 5) == 0
     assert poisson_inverse(50.0, 0.99, 3) == 3       # capped at kmax
+
+
+def test_bench_on_another_economy(capsys):
+    from abm.params import config_dir
+    eco = str(config_dir() / "economies" / "black_country.yaml")
+    assert bench.main(["--economy", eco, "--patients", "3000", "--months", "2", "--repeats", "1",
+                       "--reference-patients", "0", "--quiet", "--no-warmup"]) == 0
+    result = _last_json(capsys.readouterr().out)
+    assert result["economy"] == eco and result["patients"] == pytest.approx(3000, abs=5)
+
+
+def test_bench_bad_economy_is_one_line(capsys, tmp_path):
+    assert bench.main(["--economy", str(tmp_path / "missing.yaml"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.yaml" in err[0]
