@@ -205,10 +205,19 @@ class Care:
             cov[np.ix_(idx, idx)] = np.minimum.outer(q, q)
         members = m.network.members()
         if members:
-            idx = np.array([m.org_by_id[c.payee].idx for c in members if not m.org_by_id[c.payee].failed])
-            ds = self.data_sharing(float(np.mean([c.trust for c in members])))
+            live = [m.org_by_id[c.payee] for c in members if not m.org_by_id[c.payee].failed]
+            idx = np.array([o.idx for o in live], dtype=np.int64)
+            # joint working among members, as far as the alliance has developed and trust allows
+            ds = self.data_sharing(float(np.mean([c.trust for c in members]))) * members[0].maturity
             if len(idx):
                 cov[np.ix_(idx, idx)] = np.maximum(cov[np.ix_(idx, idx)], ds)
+                # a GP federation member brings its practices in part (their referrals to members)
+                if any(o.kind == "gp_federation" for o in live):
+                    prac = np.array([pr.idx for pr in m.practices if not pr.failed and pr.idx not in set(idx)], dtype=np.int64)
+                    if len(prac):
+                        reach = ds * self.p["trust"]["federation_reach"]
+                        cov[np.ix_(prac, idx)] = np.maximum(cov[np.ix_(prac, idx)], reach)
+                        cov[np.ix_(idx, prac)] = np.maximum(cov[np.ix_(idx, prac)], reach)
         self.entity = ent
         self.coverage = cov
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import networkx as nx
+import numpy as np
 
 from .kinds import CONTRACT_KINDS, ORG_KINDS, PAYMENT_KINDS, ContractKind, PaymentKind
 from .params import SERVICES
@@ -30,6 +31,7 @@ FIELDS: dict[str, object] = {
     "pass_through": 0.0,    # share of the payee's variance on this contract the payer absorbs
     "share": 0.0,           # alliance: agreed share of pooled variance
     "trust": 0.6,           # relational trust between the parties (coordinating contracts)
+    "maturity": 1.0,        # alliance: how far its joint working has developed (0-1)
     "price_factor": 1.0,    # tariff contracts: price = national tariff x price_factor
     "per_capita": 0.0,      # capitation/WPAP/allocation: £ per registered person per year
     "gp_per_head": 0.0,     # WPAP: £ per patient of fully integrated practices
@@ -283,15 +285,35 @@ class ContractNetwork:
         """Active agreement contracts (the alliance's members)."""
         return [c for c in self.active() if CONTRACT_KINDS[c["kind"]].agreement]
 
-    def learn_trust(self, outcome: Callable[[str], float], rho: float) -> None:
+    def learn_trust(self, outcome: Callable[[str], float], rho: float, shared: float | None = None) -> None:
         """Relational trust on every coordinating contract learns from the payee's outcome this year
-        (0-1, 0.5 neutral), asymmetrically: good outcomes only raise it, bad ones only lower it."""
+        (0-1, 0.5 neutral), asymmetrically: good outcomes only raise it, bad ones only lower it. Partners
+        in an agreement (the alliance) learn from their shared result (`shared`), not each one's own."""
         for c in self.active():
-            if not CONTRACT_KINDS[c["kind"]].coordinating:
+            info = CONTRACT_KINDS[c["kind"]]
+            if not info.coordinating:
                 continue
-            o = outcome(c["payee"])
+            o = shared if info.agreement and shared is not None else outcome(c["payee"])
             blended = rho * o + (1 - rho) * c["trust"]
             c["trust"] = float(max(c["trust"], blended) if o >= 0.5 else min(c["trust"], blended))
+
+    def develop_alliance(self, tr: dict, governance: float) -> None:
+        """Year end: an alliance's joint working develops towards full coordination over
+        `alliance_maturity_years` at the reference trust and governance spend, faster with more of either,
+        and erodes when trust falls below `trust_floor`."""
+        members = self.members()
+        if not members:
+            return
+        trust = float(np.mean([c["trust"] for c in members]))
+        mat = members[0]["maturity"]
+        ref = tr["initial"]
+        if trust >= tr["trust_floor"]:
+            pace = min((trust - tr["trust_floor"]) / max(ref - tr["trust_floor"], 1e-9), 2.0) * governance ** 0.5
+            mat = min(1.0, mat + pace / tr["alliance_maturity_years"])
+        else:
+            mat = max(0.0, mat - (tr["trust_floor"] - trust) / max(tr["trust_floor"], 1e-9))
+        for c in members:
+            c["maturity"] = mat
 
     def count_contracts(self, payers: set[str] | None = None) -> int:
         """Contracts in force (one agreement over many parties counts once), optionally by payer."""
@@ -469,10 +491,12 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
                 for pid, n in lists.items():
                     net.add(new_contract(f"alliance:{pid}", "alliance", "none", ccg, pid,
                                          end=12 * al["contract_years"], trust=trust0,
+                                         maturity=p["trust"]["alliance_maturity_start"],
                                          share=al["risk_shares"].get("practices", 0.0) * n / total_list))
                 continue
             net.add(new_contract(f"alliance:{mem}", "alliance", "none", ccg, mem, end=12 * al["contract_years"],
-                                 share=al["risk_shares"].get(mem, 0.0), trust=trust0))
+                                 share=al["risk_shares"].get(mem, 0.0), trust=trust0,
+                                 maturity=p["trust"]["alliance_maturity_start"]))
             net.set_role(mem, "member")
 
     # GP practices: GMS/PMS with the commissioner, plus an Integration Agreement, or inside the ICP

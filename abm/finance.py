@@ -63,6 +63,7 @@ class Finance:
         self._practice_key = None
         self.settled_ytd: dict[str, float] = {}
         self.pool_ytd: dict[str, float] = {}
+        self.pool_rate = 0.0
 
     # ------------------------------------------------------------------ baseline
     def expected_units(self, by_place: bool = False) -> np.ndarray:
@@ -689,6 +690,7 @@ class Finance:
             cost = {i: led.year_cost[idx[i]] - self.settle_out[idx[i]] for i in ids}
             income = {i: led.year_income[idx[i]] - self.settle_in[idx[i]] for i in ids}
             over = sum(cost[i] - budget[i] for i in ids)                      # pool overspend D to date
+            self.pool_rate = over / max(sum(budget.values()), 1.0)               # the alliance's shared result
             shares = {c.payee: c.share for c in members}
             for i in ids:
                 x = f * ((cost[i] - income[i]) - shares.get(i, 0.0) * over)

@@ -223,14 +223,17 @@ def financial_oversight(m) -> None:
 
 def trust(m) -> None:
     """Yearly (last month): relational trust on coordinating contracts learns from the payee's result
-    (asymmetric update; Kim 2009); coordination follows trust."""
+    (asymmetric update; Kim 2009); an alliance's joint working develops with trust and governance (or
+    erodes); coordination follows."""
     if not _year_end(m):
         return
 
     def outcome(oid: str) -> float:
         o = m.org_by_id[oid]
         return 0.5 + 0.5 * np.tanh(o.last_surplus / max(abs(o.last_income), 1.0) / 0.02)
-    m.network.learn_trust(outcome, m.p["trust"]["rho"])
+    shared = 0.5 + 0.5 * np.tanh(-m.finance.pool_rate / 0.02)     # the alliance pool's underspend is success
+    m.network.learn_trust(outcome, m.p["trust"]["rho"], shared)
+    m.network.develop_alliance(m.p["trust"], m.p["transaction"]["alliance_governance_per_member"] / 150000.0)
     m.care.refresh_coordination()
 
 

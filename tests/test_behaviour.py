@@ -171,6 +171,31 @@ def test_low_trust_raises_governance_cost_and_lowers_integration():
     assert alo.metrics["transaction_cost_share"] > ahi.metrics["transaction_cost_share"]
 
 
+def test_alliance_integration_develops_with_trust_and_erodes_without_it():
+    """Alliances formalise joint working between partners through governance and relational trust; it
+    takes years (Lambeth: nearly four) and falls away when trust erodes."""
+    frag = ContractingModel("fragmented", rng=1, population_scale=0.02, **NO_FAIL).run(24)
+    share = {}
+    for tr in (0.45, 0.8):
+        m = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=tr, **NO_FAIL).run(24)
+        share[tr] = m.metrics["integrated_handoff_share"]
+    assert share[0.45] > frag.metrics["integrated_handoff_share"] + 0.02
+    assert share[0.8] > share[0.45] + 0.02                             # rises with trust
+    hi = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.95, **NO_FAIL)
+    start = hi.network.members()[0].maturity
+    hi.run(24)
+    assert hi.network.members()[0].maturity > start + 0.2              # develops over the years
+    lo = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.3, **NO_FAIL).run(12)
+    assert lo.network.members()[0].maturity < start                    # erodes below the trust floor
+
+
+def test_a_gp_federation_member_brings_its_practices_into_the_alliance():
+    kw = dict(rng=1, population_scale=0.02, trust__initial=0.8, **NO_FAIL)
+    with_fed = ContractingModel("alliance", **kw).run(12)
+    without = ContractingModel("alliance", trust__federation_reach=0.0, **kw).run(12)
+    assert with_fed.metrics["integrated_handoff_share"] > 2 * without.metrics["integrated_handoff_share"]
+
+
 def test_alliance_decisions_need_unanimity():
     lo = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.3, **NO_FAIL).run(13)
     hi = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.6, **NO_FAIL).run(13)
