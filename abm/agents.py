@@ -22,7 +22,7 @@ class Organisation(mesa.Agent):
 
     def __init__(self, model: "mesa.Model", org_id: str, kind: str, name: str, nhs_body: bool, idx: int,
                  cost_ratio: float = 1.0, quality: float = 0.7, vat_recovers: bool | None = None,
-                 legal_form: str | None = None):
+                 legal_form: str | None = None, outside_network: bool = False):
         super().__init__(model)
         self.org_id = org_id
         self.kind = kind
@@ -30,6 +30,7 @@ class Organisation(mesa.Agent):
         self.side = self.info.side          # funder, commissioner, provider or practice
         self.legal_form = legal_form or default_legal_form(kind, nhs_body)
         self.form: LegalForm = LEGAL_FORMS[self.legal_form]
+        self.outside_network = bool(outside_network)   # another system's provider (non-contract activity)
         self.oversight = "none"             # NHS trusts: none, recovery (segment 3), intensive (segment 4)
         self.intensive_years = 0
         self.name = name

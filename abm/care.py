@@ -134,8 +134,12 @@ class Care:
         return [s for s, sh in self.service_providers.items() if oid in sh]
 
     def plan_capacity(self, exp_units: np.ndarray, uplift: float) -> None:
-        """Monthly capacity: expected activity with headroom, growing with the real-terms uplift."""
+        """Monthly capacity: expected activity with headroom, growing with the real-terms uplift; another
+        system's providers have room for more of the patients who choose them."""
         self.capacity = exp_units * self.p["costs"]["capacity_headroom"] / 12.0 * uplift
+        outside = [o.idx for o in self.model.orgs if o.outside_network]
+        if outside:
+            self.capacity[outside] *= self.p["choice"]["outside_capacity_multiple"]
 
     def refresh(self) -> None:
         """Recompute what depends on the contract network (after any change to it)."""

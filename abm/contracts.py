@@ -324,7 +324,7 @@ class ContractNetwork:
         ids = set()
         for c in self.active():
             info = CONTRACT_KINDS[c["kind"]]
-            if info.funding or (payers is not None and c["payer"] not in payers):
+            if info.funding or not info.counted or (payers is not None and c["payer"] not in payers):
                 continue
             ids.add(c["kind"] if info.agreement else c["cid"])
         if len(self._counts) > 8:
@@ -418,6 +418,24 @@ def build_network(net: ContractNetwork, economy: dict, arrangement: dict, params
             continue
         services = [s for s in SERVICES if oid in sp[s]]
         net.set_role(oid, "provider")
+        if o.get("outside_network"):
+            # another system's provider: no contract with it; whoever holds the budget pays for the
+            # activity its patients choose there at national tariff (non-contract activity)
+            by_payer: dict[str, dict] = {}
+            for s in services:
+                for q in range(n_places):
+                    payer = holder if holder and in_holder_scope(s) else payer_of(s, q)
+                    d = by_payer.setdefault(payer, {"services": [], "places": set()})
+                    if s not in d["services"]:
+                        d["services"].append(s)
+                    d["places"].add(q)
+            for payer, d in by_payer.items():
+                c = net.add(new_contract(f"nca:{payer}:{oid}", "non_contract", "tariff", payer, oid,
+                                         value=sum(spend_place[q].get(oid, {}).get(s, 0.0) for q in d["places"]
+                                                   for s in d["services"]),
+                                         services=d["services"], places=place_list(d["places"]) if payer != holder else ""))
+                net.set_route(d["services"], oid, c.cid)
+            continue
         inside = [s for s in services if holder and in_holder_scope(s) and oid not in refused]
         outside = [s for s in services if s not in inside]
         if inside and oid != holder:

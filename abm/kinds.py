@@ -52,6 +52,7 @@ class ContractKind:
     quality_reviewed: the commissioner reviews the payee's quality under it and may end it.
     funding: a funding allocation, not a care contract (no admin cost, not counted as a contract).
     admin_key: key of `transaction.contract_cost`; None means by payment (standard contracts).
+    counted: counts in the contracts a commissioner manages (non-contract activity does not).
     """
     name: str
     coordinating: bool = False
@@ -63,12 +64,14 @@ class ContractKind:
     quality_reviewed: bool = True
     funding: bool = False
     admin_key: str | None = None
+    counted: bool = True       # counts as a contract someone manages (not: non-contract activity)
 
 
 CONTRACT_KINDS: dict[str, ContractKind] = {k.name: k for k in (
     ContractKind("allocation", quality_reviewed=False, funding=True, admin_key="allocation"),
     ContractKind("standard", admin_key=None),
     ContractKind("gms_pms", quality_reviewed=False, admin_key="gms_pms"),
+    ContractKind("non_contract", quality_reviewed=False, admin_key="non_contract", counted=False),
     ContractKind("alliance", coordinating=True, agreement=True, quality_reviewed=False, admin_key="alliance"),
     ContractKind("prime", coordinating=True, holder_population=True, admin_key="prime"),
     ContractKind("icp", coordinating=True, holder_population=True, admin_key="icp"),

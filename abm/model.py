@@ -400,7 +400,8 @@ class ContractingModel(mesa.Model):
             specs.append({**h, "cost_ratio": 1.0, "quality": 0.7, "vat_recovers": None})
         for o in specs:
             self._new_agent(o["id"], o["kind"], o["name"], o["nhs_body"], o.get("cost_ratio", 1.0),
-                            o.get("quality", 0.7), o.get("vat_recovers"), legal_form=o.get("legal_form"))
+                            o.get("quality", 0.7), o.get("vat_recovers"), legal_form=o.get("legal_form"),
+                            outside_network=o.get("outside_network", False))
         for pr in eco["practices"]["list"]:
             self._new_agent(pr["id"], "gp_practice", pr["id"], True, 1.0, 0.7, True, list_size=pr["list_size"],
                             contract=pr["contract"])

@@ -329,6 +329,7 @@ class Organisation(Strict):
     name: str
     nhs_body: bool
     legal_form: Literal[LEGAL_FORM_NAMES] | None = None  # type: ignore[valid-type]  # default by kind
+    outside_network: bool = False      # another system's providers: paid as non-contract activity, never subcontracted
     vat_recovers: bool | None = None
     cost_ratio: float = Field(1.0, gt=0)
     quality: float = Field(0.7, ge=0, le=1)

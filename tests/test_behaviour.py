@@ -366,3 +366,22 @@ def test_successor_takes_over_the_rest_of_the_term():
     assert new.pass_through == old.pass_through and new.services == old.services
     m.run(13)   # through a year start: no spurious renewal or re-procurement
     assert new.end == 60 and new.status == "active"
+
+
+def test_choice_takes_volume_and_money_out_of_the_leads_network():
+    """Patients may choose another system's hospital (non-contract activity): when the local trust's waits
+    grow, elective volume and the ICP's money leave its network."""
+    kw = dict(rng=1, population_scale=0.03, **NO_FAIL)
+    base = ContractingModel("icp_full", **kw)
+    squeezed = ContractingModel("icp_full", **kw)
+    for m in (base, squeezed):
+        assert m.network.funding("elective", "ooa").kind == "non_contract"
+        assert m.network.funding("elective", "ooa").payer == m.holder.org_id      # the ICP pays
+    dgft = squeezed.org_by_id["dgft"].idx
+    squeezed.care.capacity[dgft] *= 0.8
+    squeezed.finance.exp_units[dgft] *= 0.8          # planned capacity stays short at year starts
+    base.run(12)
+    squeezed.run(12)
+    paid = lambda m: sum(r["income"] for r in m.finance_records() if r["org_id"] == "ooa")
+    assert paid(squeezed) > 1.2 * paid(base) > 0
+    assert "ooa" not in {c.payee for c in squeezed.network.query(payer="dchs", kind="subcontract")}

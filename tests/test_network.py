@@ -7,7 +7,7 @@ from abm import ARRANGEMENTS, ContractingModel
 from abm.params import ORG_KINDS, PAYMENTS
 
 EDGE_KINDS = {"allocation", "standard", "gms_pms", "alliance", "prime", "subcontract", "icp",
-              "integration_agreement", "salaried"}
+              "integration_agreement", "salaried", "non_contract"}
 ROLES = {"funder", "commissioner", "lead", "member", "subcontractor", "provider", "practice"}
 
 
@@ -17,7 +17,8 @@ def edges(m, **match):
 
 
 def providers(m):
-    return [o for o in m.orgs if o.kind not in ("funder", "commissioner", "local_authority", "gp_practice")]
+    """The economy's own providers (another system's, paid as non-contract activity, are not contracted)."""
+    return [o for o in m.orgs if o.side == "provider" and not o.outside_network]
 
 
 @pytest.mark.parametrize("arr", ARRANGEMENTS)

@@ -31,7 +31,9 @@ def test_ucp_like_llp_prime_contractor_collapses_within_its_term():
                                arrangement__contract__value_factor=0.965).run(60)
         failed = [e["month"] for e in llp.events if e["org"] == "prime" and e["event"].startswith("failure")]
         assert failed and failed[0] < 60
-        assert llp.results.cum["vat"] > 20 * nhs.results.cum["vat"] > 0
+        # the LLP loses VAT recovery on what it subcontracts: 1 / nhs_residual_share times the NHS rate
+        assert llp.finance.vat_rate(llp.org_by_id["prime"]) > 20 * nhs.finance.vat_rate(nhs.org_by_id["dgft"]) > 0
+        assert llp.results.cum["vat"] > 10 * nhs.results.cum["vat"] > 0
         assert not nhs.org_by_id["dgft"].failed
         # after the collapse the commissioner contracts the providers directly again
         assert llp.metrics["commissioner_contracts"] > ContractingModel(
