@@ -376,15 +376,27 @@ class GPPractice(Organisation):
             return
         if self.mode == "full" and not self.returned and self.notice_month is None:
             for bp in terms["break_points_months"]:
-                if bp - terms["notice_months"] == t:
-                    c = m.network.practice_contract(self.org_id)
-                    gms_income = m.p["funding"]["gp_capitation"] * self.list_size
-                    gap = 0.0 if self.salaried else (self.last_income - gms_income) / max(gms_income, 1.0)
-                    if gap < m.p["participation"]["return_threshold"] or c.trust < 0.3:
-                        self.notice_month = bp
-                        m.results.event(t, "notice", self.org_id)
+                if bp - terms["notice_months"] == t and self.return_utility() > m.p["participation"]["return_hurdle"]:
+                    self.notice_month = bp
+                    m.results.event(t, "notice", self.org_id)
         if self.notice_month is not None and self.notice_month == t:
             self.return_to_gms(t)
+
+    def return_utility(self) -> float:
+        """Returning against staying, on the utility practices joined by (BMA: the right to return; Pulse:
+        patients stay with the ICP unless they ask to move): the income the practice would keep under
+        GMS/PMS on the patients who come back with it, relative to its income now; the autonomy it regains;
+        the trust in the lead it gives up."""
+        m = self.model
+        pp = m.p["participation"]
+        terms = m.arr["practices"]
+        k = m.practices.index(self)
+        now = max(self.last_income, self.income_before, 1.0)
+        back = m.p["funding"]["gp_capitation"] * m.finance.weighted_list(k) * (1 - terms["patients_stay_share"]) \
+            * m.finance.uplift
+        trust = m.network.practice_contract(self.org_id).trust
+        return (pp["income_weight"] * (back - now) / now + pp["autonomy_cost"]["full"] * self.autonomy
+                - pp["trust_weight"] * (trust - 0.5))
 
     def back_to_gms(self, t: int):
         """GMS/PMS in force again (after a return, or when the holder has gone): outside the ICP."""
@@ -405,14 +417,20 @@ class GPPractice(Organisation):
         gms = self.back_to_gms(t)
         self.returned = True
         self.notice_month = None
+        # patients stay with the ICP: with its fully integrated practices, else those in an Integration Agreement
         others = np.array([q.idx for q in m.practices if q.mode == "full" and not q.failed and q.notice_month is None])
+        if not len(others):
+            others = np.array([q.idx for q in m.practices if q.mode == "partial" and not q.failed])
         k = m.practices.index(self)
         rows = np.flatnonzero((m.pop.practice == k) & m.pop.present)
         stay = rows[rng.random(len(rows)) < m.arr["practices"]["patients_stay_share"]]
         if len(others) and len(stay):
             pos = {q.idx: i for i, q in enumerate(m.practices)}
             m.pop.reregister(stay, rng.choice(np.array([pos[i] for i in others]), size=len(stay)), forget=False)
+        before = self.list_size
         m.update_list_sizes()
+        # staff follow the patients who stay with the ICP: the practice's costs follow its list now
+        m.finance.replan(self, self.list_size / before if before > 0 else 1.0)
         gms.value = gms.per_capita * m.finance.weighted_list(k) * m.finance.uplift
         m.results.event(t, "return", self.org_id)
         m.refresh_structure()

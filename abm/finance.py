@@ -427,6 +427,14 @@ class Finance:
             self._tables0, self._counts0, self._size0 = self._tables, self._counts, float(m.pop.size)
             self._place_factor = {}
 
+    def replan(self, org, ratio: float) -> None:
+        """An organisation's planned activity (and so its fixed costs and capacity) changes now by `ratio`
+        (a practice most of whose patients stayed with the ICP when it returned)."""
+        for a in (self.exp_units, self._estimate):
+            a[org.idx] *= ratio
+        now, base = float(self.exp_units[org.idx] @ self.unit_cost), float(self.exp_units0[org.idx] @ self.unit_cost)
+        self.activity[org.idx] = now / base if base > 0 else 1.0
+
     def weighted_heads(self, services, places: list[int] | None = None) -> float:
         """Registered population weighted for need (weighted capitation): each person counts as their
         cell's expected cost of `services` relative to the average person at the start, so a population

@@ -130,26 +130,46 @@ def test_no_participation_outside_icp(run_model):
         assert run_model(arr, 7, 1).metrics["gp_practices_integrated"] == 0
 
 
-def test_returning_practices_end_with_lower_income():
-    """Right to return is risky (003; Pulse/BMA 'no way back'): patients stay with the ICP and
-    funding beyond core GMS/PMS does not come back."""
-    # salaried practices compare no profit with GMS/PMS; with this threshold they return, while
-    # subcontracted practices (paid the ICP uplift) stay and take the patients who stay with the ICP
-    m = ContractingModel("icp_full", rng=3, population_scale=0.05, participation__return_threshold=0.02,
-                         participation__autonomy_mean=0.15, **NO_FAIL).run(36)
+def _low_trust_by_month_11(m):
+    m.run(11)
+    for pr in m.practices:
+        if pr.mode == "full":
+            m.network.practice_contract(pr.org_id).trust = 0.2
+    return m
+
+
+def test_returning_is_risky_when_patients_stay_with_the_icp():
+    """Right to return (BMA 'no way back'; Pulse): patients stay with the ICP by default and funding beyond
+    GMS/PMS does not come back, so a practice that returns anyway ends with much less income."""
+    m = _low_trust_by_month_11(ContractingModel("icp_full", rng=3, population_scale=0.05,
+                                                participation__return_hurdle=-5.0, **NO_FAIL))   # forced
+    m.run(25)
     returned = [p for p in m.practices if p.returned]
     assert len(returned) >= 3
-    income = collections.defaultdict(float)
-    for r in m.finance_records():
-        if r["year"] == 3:
-            income[r["org_id"]] = r["income"]
+    income = {r["org_id"]: r["income"] for r in m.finance_records() if r["year"] == 3}
     for p in returned:
         assert income[p.org_id] < 0.8 * p.income_before, p
         assert m.network[f"gms:{p.org_id}"].status == "active"
+        assert not p.failed                                      # its costs followed its smaller list
     assert m.metrics["gp_returned"] == len(returned)
-    # notice is given 12 months ahead of the two-year break point
     notices = [e["month"] for e in m.events if e["event"] == "notice"]
-    assert notices and set(notices) == {12}
+    assert notices and set(notices) == {12}                      # 12 months before the two-year point
+
+
+def test_practices_weigh_return_on_their_own_economics():
+    """At defaults returning is unviable (0 returns); where patients come back with their practice and
+    trust in the lead has eroded, practices do return and survive it."""
+    def returns(stay):
+        out = []
+        for seed in (1, 2):
+            m = _low_trust_by_month_11(ContractingModel("icp_full", rng=seed, population_scale=0.05,
+                                                        arrangement__practices__patients_stay_share=stay))
+            m.run(37)
+            out += [p for p in m.practices if p.returned]
+        return out
+    assert returns(0.7) == []
+    back = returns(0.0)
+    assert len(back) >= 3 and not any(p.failed for p in back)
 
 
 # ---------------------------------------------------------------- 5. trust and governance

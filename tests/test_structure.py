@@ -174,7 +174,7 @@ def test_no_attribute_is_set_on_the_model_outside_model_py(monkeypatch):
         original(self, name, value)
 
     monkeypatch.setattr(ContractingModel, "__setattr__", spy)
-    m = ContractingModel("icp_full", rng=3, population_scale=0.05, participation__return_threshold=0.02,
+    m = ContractingModel("icp_full", rng=3, population_scale=0.05, participation__return_hurdle=-5.0,
                          participation__autonomy_mean=0.15, **NO_FAIL).run(25)
     m.org_by_id["bcpft"].fail(m.month)                # a successor joins every part
     m.holder.fail(m.month)                            # the holder's contracts revert to the commissioner
