@@ -237,9 +237,10 @@ def _side_cell(row) -> str:
     """'0.91 ± 0.02' (t-interval half-width), '0.91' without an interval, '–' if undefined."""
     if row is None or not math.isfinite(row["share"]):
         return "–"
+    share = round(row["share"], 2) + 0.0                   # never "-0.00"
     if not math.isfinite(row["ci_low"]):
-        return f"{row['share']:.2f}"
-    return f"{row['share']:.2f} ± {(row['ci_high'] - row['ci_low']) / 2:.2f}"
+        return f"{share:.2f}"
+    return f"{share:.2f} ± {(row['ci_high'] - row['ci_low']) / 2:.2f}"
 
 
 def print_incidence(out: Path, console, point: int = 0) -> None:
@@ -271,7 +272,8 @@ def print_incidence(out: Path, console, point: int = 0) -> None:
     n = int(up["n"].max()) if len(up) else 0
     for side, who in (("holder side", "lead + providers"),
                       ("commissioner side", "funder + commissioner")):
-        t = Table(title=f"Who bears which risk: {side} ({who})",
+        title = f"Who bears which risk: {side} ({who})"
+        t = Table(title=title, min_width=len(title) + 4,
                   caption=f"share −ΔR/ΔC of each source (up) in paired runs, mean ± 95% interval "
                           f"half-width over {n} replicates; – where the source changed no money; "
                           "every party in risk_incidence.csv")
@@ -333,11 +335,16 @@ def cmd_validate(args) -> int:
             entry = catalogue.load_file(file)  # as `abm run` checks an `arrangements:` file
             print(f"{file}: ok (arrangement '{entry.key}', label '{entry.label}')")
         else:
+            from abm.experiment import build_risk_tasks
             exp, _ = load_experiment(file)
-            pts = len(plan_points(exp))
+            points = plan_points(exp)
+            pts = len(points)
             runs = len(exp.arrangements) * pts * exp.replications
+            paired = len(build_risk_tasks(exp, points))
+            extra = (f" + {paired} paired risk-source runs ({len(exp.risk_sources)} sources)"
+                     if exp.risk_sources else "")
             print(f"{file}: ok (experiment '{exp.name}': {len(exp.arrangements)} arrangements × "
-                  f"{pts} point(s) × {exp.replications} replicates = {runs} runs of "
+                  f"{pts} point(s) × {exp.replications} replicates = {runs} runs{extra} of "
                   f"{exp.months} months)")
     return 0
 

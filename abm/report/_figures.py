@@ -276,12 +276,17 @@ def over_time_figure(data: ReportData, group: str) -> Figure | None:
 
 # -------------------------------------------------------------------------------- risk sharing
 
+def _f2(x: float) -> str:
+    """Two decimals, never "-0.00"."""
+    return f"{round(x, 2) + 0.0:.2f}"
+
+
 def _share_text(m: float, lo: float, hi: float) -> str:
     if not math.isfinite(m):
         return "undefined"
     if math.isfinite(lo) and math.isfinite(hi):
-        return f"<b>{m:.2f}</b><br>[{lo:.2f}, {hi:.2f}]"
-    return f"<b>{m:.2f}</b>"
+        return f"<b>{_f2(m)}</b><br>[{_f2(lo)}, {_f2(hi)}]"
+    return f"<b>{_f2(m)}</b>"
 
 
 #: Diverging, light at both ends so black cell text stays readable on screen and in print
@@ -306,7 +311,7 @@ def risk_matrix_figure(data: ReportData) -> Figure | None:
     ylab = [SOURCES[x]["label"] for x in sources]
     cols = 2 if len(arrs) > 1 else 1
     fig, rows, height = _grid([data.label(a) for a in arrs], cols, 60 + 46 * len(sources),
-                              gap=70, hspace=0.16, extra=170)
+                              gap=70, hspace=0.04, extra=170)
     for i, a in enumerate(arrs):
         sub = up[up["arrangement"] == a].set_index(["source", "party"])
         z, text, hover = [], [], []
@@ -333,7 +338,9 @@ def risk_matrix_figure(data: ReportData) -> Figure | None:
                                  coloraxis="coloraxis", xgap=2, ygap=2,
                                  hovertemplate="%{y}<br>%{customdata}<extra></extra>",
                                  name=data.label(a)), row=r, col=c)
-        fig.update_yaxes(autorange="reversed", row=r, col=c, showgrid=False)
+        # the rows are the same sources in every panel: label them once, on the left
+        fig.update_yaxes(autorange="reversed", row=r, col=c, showgrid=False,
+                         showticklabels=c == 1)
         fig.update_xaxes(side="bottom", row=r, col=c, showgrid=False, tickangle=0)
     fig.update_layout(coloraxis=dict(colorscale=INCIDENCE_SCALE, cmin=-1.0, cmax=1.0, cmid=0.0,
                                      colorbar=dict(title=dict(text="share"), len=0.5,

@@ -44,10 +44,14 @@ def _num(x: Any) -> float:
         return math.nan
 
 
+def _f2(x: float) -> str:
+    return f"{round(x, 2) + 0.0:.2f}"  # never "-0.00"
+
+
 def _share(m: float, lo: float = math.nan, hi: float = math.nan) -> str:
     if not math.isfinite(m):
         return "undefined"
-    return f"{m:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) and math.isfinite(hi) else "")
+    return _f2(m) + (f" [{_f2(lo)}, {_f2(hi)}]" if math.isfinite(lo) and math.isfinite(hi) else "")
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -165,10 +169,10 @@ def side_table(data: ReportData, sides: pd.DataFrame) -> str:
                 m = _num(r["share"]) if r is not None else math.nan
                 lo = _num(r["ci_low"]) if r is not None else math.nan
                 hi = _num(r["ci_high"]) if r is not None else math.nan
-                ci = (f'<div class="ci">[{lo:.2f}, {hi:.2f}]</div>'
+                ci = (f'<div class="ci">[{_f2(lo)}, {_f2(hi)}]</div>'
                       if math.isfinite(lo) and math.isfinite(hi) else "")
                 strong = math.isfinite(m) and m >= 0.5
-                v = f"{m:.2f}" if math.isfinite(m) else "—"
+                v = _f2(m) if math.isfinite(m) else "—"
                 cells.append(f'<td class="cell">{"<b>" + v + "</b>" if strong else v}{ci}</td>')
         body.append(f"<tr><td>{esc(risk.SOURCES[s]['label'])}</td>{''.join(cells)}</tr>")
     return ('<table class="headline sides"><thead><tr><th rowspan="2">Source (up)</th>'
