@@ -206,13 +206,13 @@ def incidence(base: pd.DataFrame, risk: pd.DataFrame, specs: list[dict], months:
     b = base.set_index(ids).sort_index() if len(base) else base
     r_all = risk.set_index(["source", "direction"] + ids).sort_index() if len(risk) else risk
     combos = list(dict.fromkeys(zip(base["arrangement"], base["point"]))) if len(base) else []
+    stored = set(r_all.index.droplevel("replicate")) if len(risk) else set()
     for arr, point in combos:
         for spec in specs:
             for direction in DIRECTIONS:
                 why = _undefined_note(spec, direction, months)
                 key = (spec["source"], direction, arr, point)
-                have = (why is None and len(r_all)
-                        and key in r_all.index.droplevel("replicate"))
+                have = why is None and key in stored
                 if not have:
                     note = why or "undefined: no paired runs stored"
                     rows += [_row(arr, point, spec, direction, g, stats.describe([]), math.nan,

@@ -14,7 +14,7 @@ import pandas as pd
 
 from abm import risk
 from abm.definitions import PARTIES
-from abm.report import _figures as F
+from abm.report._figures import risk_matrix_figure, risk_share_figure
 from abm.report._data import ReportData
 from abm.report._setup import arrangement_definition
 from abm.style import PARTY_LABELS, format_value
@@ -282,7 +282,7 @@ def covariance_note(data: ReportData, table: pd.DataFrame) -> tuple[str, bool]:
 def risk_section(data: ReportData, table: pd.DataFrame, render: Callable[[Any], str]) -> str:
     parts = ["<h3>Who bears which risk</h3>"]
     specs = source_specs(data)
-    f = F.risk_matrix_figure(data)
+    f = risk_matrix_figure(data)
     if f is None:
         parts.append(_empty("No risk sources were declared in this experiment (risk_sources:), "
                             "so there is no incidence matrix: add e.g. risk_sources: [activity, "
@@ -312,7 +312,7 @@ def risk_section(data: ReportData, table: pd.DataFrame, render: Callable[[Any], 
     note, draw = covariance_note(data, table)
     parts.append(note)
     if draw:
-        fig = F.risk_share_figure(data, table)
+        fig = risk_share_figure(data, table)
         parts.append(render(fig) if fig else "")
     parts.append("<h3>Surpluses and failures</h3>")
     return "\n".join(p for p in parts if p)
