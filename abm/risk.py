@@ -259,12 +259,16 @@ def _failed(meta: dict, party: str, term: int) -> bool:
     return any(f.get("party") == party and f.get("org") != meta.get("holder") for f in fails)
 
 
+FAILING = {"lead": "the holder fails", "providers": "any other provider fails",
+           "gp_practices": "any GP practice fails or closes"}
+
+
 def tail_risk(metas: list[dict], months: int, scale: float, seed: int = 0) -> pd.DataFrame:
     """tail_risk.csv from the base runs (every replicate and sweep point):
 
     - `failure_probability`: share of runs in which the holder (party lead), another provider
       (providers) or a GP practice (gp_practices) fails within the term (the holder contract's
-      term, else the horizon), with its exact 95% interval;
+      term, else an alliance agreement's, else the horizon), with its exact 95% interval;
     - `mean_result`, `expected_shortfall_5`: each party's mean result and the mean of its worst
       5% of results, in £ a year at full scale (run total / years / population scale); the
       shortfall's interval is a bootstrap from 20 runs.
@@ -275,28 +279,21 @@ def tail_risk(metas: list[dict], months: int, scale: float, seed: int = 0) -> pd
     for k, arr in enumerate(arrangements):
         ms = [m for m in metas if m["arrangement"] == arr]
         n = len(ms)
+        has_holder = any(m.get("holder") for m in ms)
+        term = min(months, int(ms[0].get("term_months") or months)) if ms else months
         for party in PARTIES:
-            if party in ("funder", "commissioner"):
-                pass
-            else:
-                has_holder = any(m.get("holder") for m in ms)
-                term = min(months, int(ms[0].get("term_months") or months)) if ms else months
-                if party == "lead" and not has_holder:
-                    rows.append({"arrangement": arr, "party": party,
-                                 "measure": "failure_probability", "value": math.nan,
-                                 "ci_low": math.nan, "ci_high": math.nan, "n": n,
-                                 "note": "no holder: nobody holds a population contract"})
-                else:
-                    hits = sum(_failed(m, party, term) for m in ms)
-                    p = stats.proportion(hits, n)
-                    what = {"lead": "the holder fails", "providers": "any other provider fails",
-                            "gp_practices": "any GP practice fails or closes"}[party]
-                    note = (f"{what} within {term} months ({hits} of {n} runs); exact 95% interval"
-                            + ("" if n >= 2 else "; no interval with 1 run"))
-                    rows.append({"arrangement": arr, "party": party,
-                                 "measure": "failure_probability", "value": p["mean"],
-                                 "ci_low": p["ci_low"], "ci_high": p["ci_high"], "n": n,
-                                 "note": note})
+            if party == "lead" and not has_holder:
+                rows.append({"arrangement": arr, "party": party, "measure": "failure_probability",
+                             "value": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": n,
+                             "note": "no holder: nobody holds a population contract"})
+            elif party in FAILING:  # the funder and the commissioner cannot fail in the model
+                hits = sum(_failed(m, party, term) for m in ms)
+                p = stats.proportion(hits, n)
+                note = (f"{FAILING[party]} within {term} months ({hits} of {n} runs); exact 95% "
+                        "interval" + ("" if n >= 2 else "; no interval with 1 run"))
+                rows.append({"arrangement": arr, "party": party, "measure": "failure_probability",
+                             "value": p["mean"], "ci_low": p["ci_low"], "ci_high": p["ci_high"],
+                             "n": n, "note": note})
             x = np.array([m["party_results"][party] for m in ms], float) / scale / years
             d = stats.describe(x)
             rows.append({"arrangement": arr, "party": party, "measure": "mean_result",

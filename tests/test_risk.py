@@ -325,3 +325,16 @@ def test_real_icp_bears_activity_and_commissioner_bears_population(real_model, a
 def test_real_fragmented_commissioner_bears_activity(real_model):
     act = _paired_shares("fragmented", "activity")
     assert act["funder"] + act["commissioner"] >= 0.5, act
+
+
+def test_expected_shortfall_gets_a_bootstrap_interval_from_20_runs():
+    rng = np.random.default_rng(4)
+    metas = [{"arrangement": "x", "holder": None, "term_months": 12, "failures": [],
+              "party_results": {**dict.fromkeys(PARTIES, 0.0), "lead": float(v)}}
+             for v in rng.normal(0, 1e6, 25)]
+    t = risk.tail_risk(metas, 12, 0.5, seed=1).set_index(["party", "measure"])
+    es = t.loc[("lead", "expected_shortfall_5")]
+    x = np.array([m["party_results"]["lead"] for m in metas]) / 0.5
+    assert es["value"] == pytest.approx(stats.expected_shortfall(x))
+    assert es["ci_low"] <= es["value"] <= es["ci_high"] and "bootstrap" in es["note"]
+    assert t.loc[("lead", "mean_result"), "value"] == pytest.approx(x.mean())
