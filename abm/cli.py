@@ -180,9 +180,10 @@ def _share(row) -> str:
     """A risk share and its (asymmetric, bootstrap) interval, to two decimals."""
     if row is None or not math.isfinite(row["mean"]):
         return "–"
-    cell = f"{row['mean']:.2f}"
-    return cell + (f" ({row['ci_low']:.2f} to {row['ci_high']:.2f})"
-                   if math.isfinite(row["ci_low"]) else "")
+    def f2(x):
+        return f"{round(x, 2) + 0.0:.2f}"                 # never "-0.00"
+    return f2(row["mean"]) + (f" ({f2(row['ci_low'])} to {f2(row['ci_high'])})"
+                              if math.isfinite(row["ci_low"]) else "")
 
 
 def print_summary(out: Path, point: int = 0) -> None:
