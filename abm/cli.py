@@ -207,9 +207,10 @@ def _share(row) -> str:
     """A risk share and its (asymmetric, bootstrap) interval, to two decimals."""
     if row is None or not math.isfinite(row["mean"]):
         return "–"
-    cell = f"{row['mean']:.2f}"
-    return cell + (f" ({row['ci_low']:.2f} to {row['ci_high']:.2f})"
-                   if math.isfinite(row["ci_low"]) else "")
+    def f2(x):
+        return f"{round(x, 2) + 0.0:.2f}"                 # never "-0.00"
+    return f2(row["mean"]) + (f" ({f2(row['ci_low'])} to {f2(row['ci_high'])})"
+                              if math.isfinite(row["ci_low"]) else "")
 
 
 def print_summary(out: Path, point: int = 0) -> None:
@@ -236,21 +237,80 @@ def print_summary(out: Path, point: int = 0) -> None:
     for a in arrangements:
         t.add_row(a, *[_cell(rows.get((a, m))) for m in metrics])
     console.print(t)
+    print_incidence(out, console, point)
     parties = [m for m in s["metric"].unique() if str(m).startswith("risk_share.")]
     if parties:
-        from abm.summary import MIN_BOOTSTRAP_N
-        how = ("bootstrap 95% interval" if n >= MIN_BOOTSTRAP_N
-               else f"intervals need {MIN_BOOTSTRAP_N}+ replicates")
-        r = Table(title="Share of system-cost risk borne",
-                  caption=f"−Cov(Rₚ, C)/Var(C) across replicates, {how}; rows sum to 1")
+        from abm.summary import COVARIANCE_LABEL, MIN_BOOTSTRAP_N
+        n_cov = int(s.loc[s["metric"].isin(parties), "n"].max())
+        if n_cov < MIN_BOOTSTRAP_N:
+            console.print(f"{COVARIANCE_LABEL} (covariance risk shares): not shown, {n_cov} "
+                          f"run(s) per arrangement are too few for an interval (need "
+                          f"{MIN_BOOTSTRAP_N}+); see summary.csv")
+            return
+        notes = " ".join(str(x) for x in s.loc[s["metric"].isin(parties), "note"].dropna().unique())
+        caveat = ("; Var(C) is mostly sampled baseline (replicates' own populations), not who "
+                  "bears a given risk" if "sampled baseline" in notes else "")
+        r = Table(title=COVARIANCE_LABEL.capitalize(),
+                  caption=f"−Cov(Rₚ, C)/Var(C) over {n_cov} runs, bootstrap 95% interval; rows "
+                          f"sum to 1{caveat}")
         r.add_column("arrangement", style="bold")
         for m in parties:
             r.add_column(m.removeprefix("risk_share."), justify="right")
         for a in arrangements:
             r.add_row(a, *[_share(rows.get((a, m))) for m in parties])
         console.print(r)
-        if n < 2:
-            console.print("risk shares are undefined with 1 replicate (need variation in cost)")
+
+
+def _side_cell(row) -> str:
+    """'0.91 ± 0.02' (t-interval half-width), '0.91' without an interval, '–' if undefined."""
+    if row is None or not math.isfinite(row["share"]):
+        return "–"
+    share = round(row["share"], 2) + 0.0                   # never "-0.00"
+    if not math.isfinite(row["ci_low"]):
+        return f"{share:.2f}"
+    return f"{share:.2f} ± {(row['ci_high'] - row['ci_low']) / 2:.2f}"
+
+
+def print_incidence(out: Path, console, point: int = 0) -> None:
+    """Who bears which risk: holder side vs commissioner side, sources × arrangements."""
+    import json
+    import pandas as pd
+    from rich.table import Table
+    from abm import risk
+
+    out = Path(out)
+    if not (out / "risk_runs.csv").is_file() or not (out / "runs.csv").is_file():
+        return
+    manifest = json.loads((out / "manifest.json").read_text()) if (
+        out / "manifest.json").is_file() else {}
+    config = manifest.get("config") or {}
+    specs = manifest.get("risk_sources") or risk.resolve(config.get("risk_sources") or [])
+    if not specs:
+        return
+    runs, pert = pd.read_csv(out / "runs.csv"), pd.read_csv(out / "risk_runs.csv")
+    runs, pert = runs[runs["point"] == point], pert[pert["point"] == point]
+    for df in (runs, pert):
+        df["arrangement"] = df["arrangement"].astype(str)
+    sides = risk.incidence(runs, pert, specs, int(config.get("months") or 0),
+                           float(config.get("population_scale") or 1.0), groups=risk.SIDES)
+    up = sides[sides["direction"] == "up"]
+    idx = {(r.arrangement, r.source, r.party): r._asdict() for r in up.itertuples(index=False)}
+    arrangements = list(dict.fromkeys(up["arrangement"]))
+    sources = [x for x in risk.SOURCE_NAMES if x in set(up["source"])]
+    n = int(up["n"].max()) if len(up) else 0
+    for side, who in (("holder side", "lead + providers"),
+                      ("commissioner side", "funder + commissioner")):
+        title = f"Who bears which risk: {side} ({who})"
+        t = Table(title=title, min_width=len(title) + 4,
+                  caption=f"share −ΔR/ΔC of each source (up) in paired runs, mean ± 95% interval "
+                          f"half-width over {n} replicates; – where the source changed no money; "
+                          "every party in risk_incidence.csv")
+        t.add_column("source", style="bold")
+        for a in arrangements:
+            t.add_column(a, justify="right")
+        for x in sources:
+            t.add_row(x, *[_side_cell(idx.get((a, x, side))) for a in arrangements])
+        console.print(t)
 
 
 # --------------------------------------------------------------------------- others
@@ -323,11 +383,16 @@ def cmd_validate(args) -> int:
             entry = catalogue.load_file(file)  # as `abm run` checks an `arrangements:` file
             print(f"{file}: ok (arrangement '{entry.key}', label '{entry.label}')")
         else:
+            from abm.experiment import build_risk_tasks
             exp, _ = load_experiment(file)
-            pts = len(plan_points(exp))
+            points = plan_points(exp)
+            pts = len(points)
             runs = len(exp.arrangements) * pts * exp.replications
+            paired = len(build_risk_tasks(exp, points))
+            extra = (f" + {paired} paired risk-source runs ({len(exp.risk_sources)} sources)"
+                     if exp.risk_sources else "")
             print(f"{file}: ok (experiment '{exp.name}': {len(exp.arrangements)} arrangements × "
-                  f"{pts} point(s) × {exp.replications} replicates = {runs} runs of "
+                  f"{pts} point(s) × {exp.replications} replicates = {runs} runs{extra} of "
                   f"{exp.months} months)")
     return 0
 

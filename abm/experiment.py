@@ -4,6 +4,11 @@ An experiment compares arrangements over replicates (and optional sweep points).
 (arrangement, point, replicate) run. Replicate r at point p gets the same seed under every
 arrangement (common random numbers), derived only from the base seed, p and r, so results do not
 depend on which engine or how many workers ran them.
+
+With `risk_sources:` the runner adds paired runs (abm.risk): for the first `risk_replications`
+replicates of each (arrangement, point), the same seed with one source perturbed up and down.
+Their per-run records (system cost, each party's result) go to risk_runs.csv and their
+incidence to risk_incidence.csv; their time series are not stored.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from abm import catalogue, params
+from abm import catalogue, params, risk
 from abm.definitions import CUMULATIVE_METRICS, DEFAULT_BASELINE, FINAL_YEAR_STEPS, PARTIES
 from abm.errors import ConfigError, did_you_mean
 
@@ -107,6 +112,11 @@ class Experiment(_Strict):
     overrides: dict[str, Any] = Field(default_factory=dict, description="dotted parameter -> value")
     shocks: list[Shock] = Field(default_factory=list, description="scenario shocks")
     uncertainties: Uncertainties | None = Field(default=None, description="parameters to sweep")
+    risk_sources: list[Any] = Field(default_factory=list, description="risk sources for paired "
+                                    "incidence runs: names or {source, size, service, month, "
+                                    "duration} (abm.risk.SOURCES)")
+    risk_replications: int | None = Field(default=None, ge=1, description="replicates with paired "
+                                          "risk-source runs (at most replications; default all)")
 
 
 _HELP = {
@@ -129,7 +139,11 @@ _HELP = {
     "uncertainties.method": "grid, lhs or sobol",
     "uncertainties.samples": "an integer >= 1",
     "uncertainties.parameters": "a mapping of dotted names to {low, high} or {values}",
+    "risk_sources": "a list of source names (" + ", ".join(risk.SOURCE_NAMES)
+                    + ") or mappings {source, size, service, month, duration}",
+    "risk_replications": "an integer >= 1 (at most replications are used)",
 }
+RISK_SOURCE_KEYS = ("source", "size", "service", "month", "duration")
 
 
 # --------------------------------------------------------------------------- loading
@@ -177,6 +191,8 @@ def _keys_at(loc: tuple) -> list[str]:
     parent = [p for p in loc[:-1] if not isinstance(p, int)]
     if parent[:1] == ["shocks"]:
         return list(Shock.model_fields)
+    if parent[:1] == ["risk_sources"]:
+        return list(RISK_SOURCE_KEYS)
     if parent[:1] == ["uncertainties"]:
         return list(ParamRange.model_fields if len(parent) >= 3 else Uncertainties.model_fields)
     return list(Experiment.model_fields)
@@ -263,6 +279,75 @@ def _semantic_checks(exp: Experiment, file: str) -> None:
             raise ConfigError("shock starts after the horizon", file=file,
                               field=f"shocks[{i}].month", value=shock.month,
                               allowed=f"a month from 1 to {exp.months} (months)")
+    _check_risk_sources(exp.risk_sources, file)
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
+
+
+def _check_risk_sources(entries: list, file: str) -> None:
+    """Each entry a known source (once), with a size the model accepts in both directions."""
+    names = risk.SOURCE_NAMES
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"risk_sources[{i}]"
+        if isinstance(entry, str):
+            entry = {"source": entry}
+        if not isinstance(entry, dict):
+            raise ConfigError("a risk source is a name or a mapping", file=file, field=where,
+                              value=entry, allowed=_HELP["risk_sources"])
+        for key in entry:
+            if key not in RISK_SOURCE_KEYS:
+                hint = did_you_mean(str(key), RISK_SOURCE_KEYS)
+                raise ConfigError(f"unknown key '{key}'" + (f"; {hint}" if hint else ""),
+                                  file=file, field=f"{where}.{key}",
+                                  allowed=", ".join(RISK_SOURCE_KEYS))
+        name = entry.get("source")
+        if name is None:
+            raise ConfigError("required field missing", file=file, field=f"{where}.source",
+                              allowed=", ".join(names))
+        if name not in names:
+            hint = did_you_mean(str(name), names)
+            raise ConfigError("unknown risk source" + (f"; {hint}" if hint else ""), file=file,
+                              field=f"{where}.source", value=name, allowed=", ".join(names))
+        if name in seen:
+            raise ConfigError("risk source listed twice", file=file, field=f"{where}.source",
+                              value=name, allowed="each source at most once")
+        seen.add(name)
+        kind = risk.SOURCES[name]["kind"]
+        if "size" in entry:
+            size, top = entry["size"], (1.0 if kind == "quality_fall" else 0.99 if kind in (
+                "demand_surge", "cost_inflation", "efficiency_shortfall") else 0.5)
+            if not _number(size) or not 0 < size <= top:
+                raise ConfigError("size must be a positive number (the source is perturbed up "
+                                  "and down by it)", file=file, field=f"{where}.size", value=size,
+                                  allowed=f"a number > 0 and <= {top:g} ({risk.SOURCES[name]['unit']})")
+        if "month" in entry:
+            month = entry["month"]
+            if isinstance(month, bool) or not isinstance(month, int) or month < 1:
+                raise ConfigError("month must be a whole month >= 1", file=file,
+                                  field=f"{where}.month", value=month,
+                                  allowed="an integer >= 1 (default "
+                                          f"{risk.SOURCES[name]['month']})")
+        if "duration" in entry and entry["duration"] is not None:
+            dur = entry["duration"]
+            if isinstance(dur, bool) or not isinstance(dur, int) or dur < 1:
+                raise ConfigError("duration must be a whole number of months >= 1", file=file,
+                                  field=f"{where}.duration", value=dur,
+                                  allowed="an integer >= 1, or leave out for the rest of the run")
+        if "service" in entry:
+            service = entry["service"]
+            group = [service] if isinstance(service, str) else service
+            if name != "usage_mix":
+                raise ConfigError("only usage_mix takes a service (activity is every service)",
+                                  file=file, field=f"{where}.service", value=service,
+                                  allowed="leave out, or use source usage_mix")
+            if not isinstance(group, list) or not group or any(
+                    not isinstance(x, str) or x not in params.SERVICES for x in group):
+                raise ConfigError("unknown service", file=file, field=f"{where}.service",
+                                  value=service, allowed="a service or list of: "
+                                                         + ", ".join(params.SERVICES))
 
 
 def load_experiment(source: str | Path | dict | Experiment,
@@ -377,8 +462,10 @@ def replicate_seed(base_seed: int, point: int, replicate: int) -> int:
     return int(ss.generate_state(1, dtype=np.uint32)[0])
 
 
-def task_key(arrangement: str, point: int, replicate: int) -> str:
-    return f"{arrangement}-p{point:05d}-r{replicate:05d}"
+def task_key(arrangement: str, point: int, replicate: int, source: str | None = None,
+             direction: str | None = None) -> str:
+    key = f"{arrangement}-p{point:05d}-r{replicate:05d}"
+    return key if source is None else f"{key}-{source}-{direction}"
 
 
 def fingerprint(exp: Experiment) -> str:
@@ -399,6 +486,37 @@ def build_tasks(exp: Experiment, points: list[dict], model: str = DEFAULT_MODEL)
              "overrides": {**exp.overrides, **point}, "model": model}
             for a, source in zip(keys, exp.arrangements) for p, point in enumerate(points)
             for r in range(exp.replications)]
+
+
+def risk_specs(exp: Experiment) -> list[dict]:
+    """The experiment's risk sources, resolved with their defaults (abm.risk.resolve)."""
+    return risk.resolve(exp.risk_sources)
+
+
+def risk_replications(exp: Experiment) -> int:
+    """Replicates with paired risk-source runs: `risk_replications`, at most `replications`."""
+    return min(exp.replications, exp.risk_replications or exp.replications)
+
+
+def build_risk_tasks(exp: Experiment, points: list[dict], model: str = DEFAULT_MODEL) -> list[dict]:
+    """Paired risk-source runs: for each arrangement, point, source the model can represent within
+    the horizon, direction and replicate r < risk_replications, the base task's spec (same seed,
+    same people) with the source's shock added to the experiment's shocks."""
+    specs = risk.runnable(risk_specs(exp), exp.months)
+    if not specs:
+        return []
+    reps = risk_replications(exp)
+    economy = None if exp.economy == "default" else exp.economy
+    base_shocks = [s.model_dump(exclude_none=True) for s in exp.shocks]
+    keys = [catalogue.key_of(a) for a in exp.arrangements]
+    return [{"key": task_key(a, p, r, spec["source"], d), "experiment": exp.name,
+             "arrangement": a, "arrangement_source": source, "point": p, "replicate": r,
+             "seed": replicate_seed(exp.seed, p, r), "economy": economy,
+             "population_scale": exp.population_scale, "months": exp.months,
+             "shocks": base_shocks + [risk.shock(spec, d)], "overrides": {**exp.overrides, **point},
+             "model": model, "source": spec["source"], "direction": d}
+            for a, source in zip(keys, exp.arrangements) for p, point in enumerate(points)
+            for spec, d in specs for r in range(reps)]
 
 
 def execution_order(tasks: list[dict]) -> list[dict]:
@@ -449,12 +567,53 @@ def run_task(spec: dict) -> dict:
                               allowed=exc.allowed) from None
 
 
+def _holder_and_term(model, months: int) -> tuple[str | None, int]:
+    """The holder's id at the start (None without one) and the term in months: the holder
+    contract's, else an alliance agreement's, else the horizon (never beyond it)."""
+    holder = getattr(model, "holder", None)
+    arr = getattr(model, "arr", None) or {}
+    years = ((arr.get("contract") or {}).get("contract_years") if arr.get("holder")
+             else (arr.get("alliance") or {}).get("contract_years"))
+    term = min(months, int(12 * years)) if years else months
+    return (getattr(holder, "org_id", None) if holder is not None else None), term
+
+
+def _failures(model) -> list[dict]:
+    """Failure events (their `event` starts with "failure") with the failed organisation's party."""
+    out = []
+    for e in getattr(model, "events", None) or []:
+        if str(e.get("event", "")).startswith("failure"):
+            org = getattr(model, "org_by_id", {}).get(e.get("org"))
+            party = model.party(org) if org is not None and hasattr(model, "party") else None
+            out.append({"month": int(e.get("month", 0)), "org": e.get("org"), "party": party,
+                        "event": str(e["event"])})
+    return out
+
+
+def _party_totals(records) -> dict[str, float]:
+    totals = {p: 0.0 for p in PARTIES}
+    for row in records:
+        if row.get("party") in totals:
+            totals[row["party"]] += float(row["surplus"])
+    return totals
+
+
 def _run_task(spec: dict) -> dict:
     import pandas as pd
     t0, cpu0 = time.perf_counter(), time.process_time()
     model = make_model(spec)
+    holder, term = _holder_and_term(model, spec["months"])
     for _ in range(spec["months"]):
         model.step()
+    if spec.get("source"):  # a paired risk-source run: its money and failures, no time series
+        ids = {"arrangement": spec["arrangement"], "point": spec["point"],
+               "replicate": spec["replicate"], "seed": spec["seed"], "source": spec["source"],
+               "direction": spec["direction"]}
+        meta = {"key": spec["key"], **ids, "system_cost": float(model.system_cost_total()),
+                "party_results": _party_totals(model.finance_records(include_partial=True)),
+                "holder": holder, "term_months": term, "failures": _failures(model),
+                "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0}
+        return {"key": spec["key"], "results": None, "finance": None, "meta": meta}
     frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     frame = frame.apply(pd.to_numeric, errors="coerce").astype("float64")
     ids = {"arrangement": spec["arrangement"], "point": spec["point"],
@@ -469,7 +628,8 @@ def _run_task(spec: dict) -> dict:
     parties = (finance.groupby("party")["surplus"].sum() if len(finance) else pd.Series(dtype=float))
     meta = {"key": spec["key"], **ids, "system_cost": float(model.system_cost_total()),
             "party_results": {p: float(parties.get(p, 0.0)) for p in PARTIES},
-            "final": final_year_values(frame), "seconds": time.perf_counter() - t0,
+            "final": final_year_values(frame), "holder": holder, "term_months": term,
+            "failures": _failures(model), "seconds": time.perf_counter() - t0,
             "cpu_seconds": time.process_time() - cpu0}
     return {"key": spec["key"], "results": results, "finance": finance, "meta": meta}
 
@@ -531,7 +691,8 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
     else:
         exp, file = load_experiment(path_or_config, cli_overrides)
     points = plan_points(exp)
-    tasks = build_tasks(exp, points, model)
+    base_tasks = build_tasks(exp, points, model)
+    tasks = base_tasks + build_risk_tasks(exp, points, model)
     arrangements = arrangement_manifest(exp)  # user files as they are when the run starts
     graphs = initial_networks(exp, points, model, file)
     fp = fingerprint(exp)
@@ -574,9 +735,11 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
             log(f"{stored} of {len(tasks)} runs stored; after fixing the cause, continue with: "
                 f"abm run --resume {run.target}")
         raise
-    metas = [run.read_meta(t["key"]) for t in tasks]
-    run.combine([t["key"] for t in tasks])
-    summary.write_all(run.partial, exp, points, metas, baseline=baseline_of(exp))
+    metas = [run.read_meta(t["key"]) for t in base_tasks]
+    risk_metas = [run.read_meta(t["key"]) for t in tasks[len(base_tasks):]]
+    run.combine([t["key"] for t in base_tasks])
+    summary.write_all(run.partial, exp, points, metas, baseline=baseline_of(exp),
+                      risk_metas=risk_metas)
     store.write_networks(run.partial / "networks", graphs)
     finished = datetime.now(timezone.utc)
     manifest = {
@@ -587,6 +750,10 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
         "seeds": [{"point": p, "replicate": r, "seed": replicate_seed(exp.seed, p, r)}
                   for p in range(len(points)) for r in range(exp.replications)],
         "points": len(points), "tasks": len(tasks), "resumed_tasks": len(tasks) - len(todo),
+        "base_tasks": len(base_tasks), "risk_tasks": len(tasks) - len(base_tasks),
+        "risk_sources": [{k: v for k, v in s.items() if k not in ("label",)}
+                         for s in risk_specs(exp)],
+        "risk_replications": risk_replications(exp) if exp.risk_sources else 0,
         "started": run.started or started.isoformat(), "finished": finished.isoformat(),
         "wall_seconds": round(time.perf_counter() - t0, 3), "task_cpu_seconds": round(cpu, 3),
         "task_wall_seconds": round(busy, 3),

@@ -1,7 +1,8 @@
 """Results on disk: one part per finished task, combined and renamed into place at the end.
 
 A run writes into `.<name>.partial/` beside the target. Each finished task adds
-`parts/<key>.results.parquet`, `parts/<key>.finance.parquet` and, last, `parts/<key>.json`; a
+`parts/<key>.results.parquet`, `parts/<key>.finance.parquet` and, last, `parts/<key>.json` (a
+paired risk-source run stores only its JSON record); a
 task counts as stored only once its JSON exists, so a kill at any moment leaves a resumable
 directory. Combining reads one part at a time, so memory does not grow with the sweep size.
 """
@@ -83,7 +84,11 @@ class RunStore:
         return {p.name[:-5] for p in self.parts.glob("*.json")}
 
     def write_part(self, result: dict) -> None:
+        """A task's parquet parts (none for a paired risk-source run), then its JSON record."""
         key = result["key"]
+        if result.get("results") is None:
+            _atomic_write(self.parts / f"{key}.json", json.dumps(result["meta"]).encode())
+            return
         _write_parquet(pa.Table.from_pandas(result["results"], schema=RESULTS_SCHEMA,
                                              preserve_index=False),
                        self.parts / f"{key}.results.parquet")

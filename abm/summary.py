@@ -1,12 +1,18 @@
-"""Across-replicate statistics: summary.csv, runs.csv, points.csv and sensitivity.csv.
+"""Across-replicate statistics: summary.csv, runs.csv, points.csv, sensitivity.csv and, with risk
+sources, risk_runs.csv, risk_incidence.csv; tail_risk.csv always.
 
 Everything here works from the small per-task records (final-year values, each party's net
 result, system cost), never from the full time series, so it is cheap for any sweep size.
 All intervals come from abm.stats (the same path the report uses): 95% t-intervals over
 replicates; differences from the experiment's baseline (`baseline:`, default `fragmented`) are
-paired by replicate (common random numbers make the pairs share their noise). Risk shares follow
-DOMAIN.md §4: share_p = -Cov(R_p, C) / Var(C), with a paired bootstrap (scipy.stats.bootstrap)
-for intervals.
+paired by replicate (common random numbers make the pairs share their noise).
+
+The covariance shares (`risk_share.*` rows), share_p = -Cov(R_p, C) / Var(C), are the *share of
+variation across the declared uncertainties*: pooled over every run of an arrangement (all sweep
+points and replicates), with a paired bootstrap (scipy.stats.bootstrap) for intervals, and a
+note saying how much of Var(C) is sampled baseline (the replicates' own populations and demand,
+which allocations price in) rather than the swept parameters. Who bears a given risk is the
+incidence of paired risk-source runs (abm.risk, risk_incidence.csv), not these shares.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from abm import stats
+from abm import risk, stats
 from abm.definitions import DEFAULT_BASELINE, PARTIES
 from abm.stats import describe, risk_shares  # noqa: F401  (re-exported: summary.describe, ...)
 
@@ -26,6 +32,8 @@ if TYPE_CHECKING:  # annotations only: abm.experiment imports this module, not t
 BASELINE = DEFAULT_BASELINE
 BOOTSTRAP = stats.BOOTSTRAP_RESAMPLES
 MIN_BOOTSTRAP_N = 5  # below this a resampled Var(C) is often 0 and intervals mislead
+BASELINE_NOTE_SHARE = 0.5  # the note says Var(C) is mostly sampled baseline above this share
+COVARIANCE_LABEL = "share of variation across the declared uncertainties"
 SUMMARY_COLUMNS = ["arrangement", "point", "metric", "mean", "sd", "ci_low", "ci_high", "n",
                    "diff_mean", "diff_ci_low", "diff_ci_high", "note"]
 
@@ -58,10 +66,9 @@ def summarise(finals: pd.DataFrame, runs: pd.DataFrame, arrangements: list[str],
     metrics = _metric_order([c for c in finals.columns
                              if c not in ("arrangement", "point", "replicate", "seed")])
     rows = []
+    pooled = pooled_risk_shares(runs, arrangements, seed, baseline)
     for point in sorted(finals["point"].unique()):
         at = finals[finals["point"] == point].set_index(["arrangement", "replicate"]).sort_index()
-        money = runs[runs["point"] == point].set_index(["arrangement", "replicate"]).sort_index()
-        shares = _point_risk_shares(money, arrangements, int(point), seed + int(point), baseline)
         for arr in arrangements:
             base = at.loc[baseline] if baseline is not None and arr != baseline else None
             for metric in metrics:
@@ -75,29 +82,56 @@ def summarise(finals: pd.DataFrame, runs: pd.DataFrame, arrangements: list[str],
                     row.update(diff_mean=d["diff_mean"], diff_ci_low=d["diff_ci_low"],
                                diff_ci_high=d["diff_ci_high"])
                 rows.append(row)
-            rows.extend(shares[arr])
+            rows.extend({**r, "point": int(point)} for r in pooled[arr])
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def _point_risk_shares(money: pd.DataFrame, arrangements: list[str], point: int,
-                       seed: int, baseline: str | None = None) -> dict:
-    """risk_share.* rows per arrangement at one point; bootstrap over replicates (the
-    difference from `baseline` paired by replicate)."""
+def baseline_variance_share(cost: np.ndarray, points: np.ndarray) -> float:
+    """Share of Var(C) that lies within sweep points (replicates' sampled baseline: their own
+    populations and demand) rather than between them (the declared uncertainties); 1 without a
+    sweep, NaN when C does not vary."""
+    c = np.asarray(cost, float)
+    total = float(((c - c.mean()) ** 2).sum())
+    if not total > 0:
+        return np.nan
+    within = sum(float(((c[points == q] - c[points == q].mean()) ** 2).sum())
+                 for q in np.unique(points))
+    return within / total
+
+
+def pooled_risk_shares(runs: pd.DataFrame, arrangements: list[str], seed: int,
+                       baseline: str | None = None) -> dict:
+    """risk_share.* rows per arrangement, pooled over every run (all sweep points and
+    replicates): the share of variation in system cost across the declared uncertainties;
+    bootstrap over runs, the difference from `baseline` paired by (point, replicate)."""
     cols = [f"result.{p}" for p in PARTIES]
-    reps = sorted(set.intersection(*(set(money.loc[a].index) for a in arrangements)))
-    n = len(reps)
-    est, data = {}, {}
+    money = runs.set_index(["arrangement", "point", "replicate"]).sort_index()
+    keys = sorted(set.intersection(*(set(money.loc[a].index) for a in arrangements)))
+    n, n_points = len(keys), len({k[0] for k in keys})
+    est, data, within = {}, {}, {}
     for arr in arrangements:
-        m = money.loc[arr].loc[reps]
+        m = money.loc[arr].loc[keys]
         c, r = m["system_cost"].to_numpy(float), m[cols].to_numpy(float)
         data[arr] = (c, r)
         est[arr] = stats.risk_shares(c, r) if n > 1 else np.full(len(PARTIES), np.nan)
+        within[arr] = (baseline_variance_share(c, np.array([k[0] for k in keys]))
+                       if n > 1 else np.nan)
+    runs_word = (f"{n} runs ({n_points} sweep points × replicates)" if n_points > 1
+                 else f"{n} replicates")
     out = {}
     for arr in arrangements:
+        caveat = ""
+        if np.isfinite(within[arr]) and within[arr] >= BASELINE_NOTE_SHARE:
+            caveat = (f"; Var(C) is {within[arr]:.0%} sampled baseline (replicates' own "
+                      "populations and demand, which allocations price in)"
+                      + ("" if n_points > 1 else ": no uncertainties declared")
+                      + ", so this is not who bears a given risk (see risk_incidence.csv)")
         note = ("undefined with 1 replicate" if n < 2 else
                 "system cost does not vary across replicates" if np.isnan(est[arr]).all() else
-                f"no interval with fewer than {MIN_BOOTSTRAP_N} replicates" if n < MIN_BOOTSTRAP_N
-                else "share of system-cost risk borne; bootstrap 95% interval")
+                f"{COVARIANCE_LABEL}, pooled over {runs_word}; no interval with fewer than "
+                f"{MIN_BOOTSTRAP_N} replicates: too few to read{caveat}" if n < MIN_BOOTSTRAP_N
+                else f"{COVARIANCE_LABEL}, pooled over {runs_word}; bootstrap 95% "
+                     f"interval{caveat}")
         k = arrangements.index(arr)
         boot = diff = None
         if n >= MIN_BOOTSTRAP_N and not np.isnan(est[arr]).all():
@@ -107,7 +141,7 @@ def _point_risk_shares(money: pd.DataFrame, arrangements: list[str], point: int,
                                                             seed=[seed, k, 1])
         rows = []
         for j, party in enumerate(PARTIES):
-            row = {"arrangement": arr, "point": point, "metric": f"risk_share.{party}",
+            row = {"arrangement": arr, "point": 0, "metric": f"risk_share.{party}",
                    "mean": est[arr][j], "sd": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                    "n": n, "diff_mean": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan,
                    "note": note}
@@ -148,14 +182,32 @@ def sensitivity(finals: pd.DataFrame, exp: "Experiment", n_points: int) -> pd.Da
                                        "ST", "ST_conf"])
 
 
+def risk_runs_table(risk_metas: list[dict]) -> pd.DataFrame:
+    """risk_runs.csv: per paired risk-source run, its ids, system cost and each party's result
+    (model £, as runs.csv)."""
+    cols = risk.RISK_RUN_IDS + ["system_cost"] + [f"result.{p}" for p in PARTIES]
+    return pd.DataFrame([{**{k: m[k] for k in risk.RISK_RUN_IDS}, "system_cost": m["system_cost"],
+                          **{f"result.{p}": m["party_results"][p] for p in PARTIES}}
+                         for m in risk_metas], columns=cols)
+
+
 def write_all(folder: Path, exp: "Experiment", points: list[dict], metas: list[dict],
-              baseline: str | None = DEFAULT_BASELINE) -> None:
-    """summary.csv, runs.csv and, for sweeps, points.csv and sensitivity.csv."""
+              baseline: str | None = DEFAULT_BASELINE, risk_metas: list[dict] | None = None) -> None:
+    """summary.csv, runs.csv, tail_risk.csv; for sweeps, points.csv and sensitivity.csv; with
+    risk sources, risk_runs.csv and risk_incidence.csv."""
     finals, runs = tables(metas)
     arrangements = list(dict.fromkeys(m["arrangement"] for m in metas))
     summarise(finals, runs, arrangements, exp.seed, baseline).to_csv(folder / "summary.csv",
                                                                       index=False)
     runs.to_csv(folder / "runs.csv", index=False)
+    risk.tail_risk(metas, exp.months, exp.population_scale, seed=exp.seed).to_csv(
+        folder / "tail_risk.csv", index=False)
+    if exp.risk_sources:
+        specs = risk.resolve(exp.risk_sources)
+        risk_runs = risk_runs_table(risk_metas or [])
+        risk_runs.to_csv(folder / "risk_runs.csv", index=False)
+        risk.incidence(runs, risk_runs, specs, exp.months, exp.population_scale).to_csv(
+            folder / "risk_incidence.csv", index=False)
     if exp.uncertainties is not None:
         pd.DataFrame([{"point": i, **p} for i, p in enumerate(points)]).to_csv(
             folder / "points.csv", index=False)

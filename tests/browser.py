@@ -146,7 +146,7 @@ def check_plotly_page(report: Path | str, screenshot: str | None = None) -> dict
             rendered: figs.filter(f => f.querySelector('.js-plotly-plot svg.main-svg')).length,
             missing: figs.filter(f => !f.querySelector('.js-plotly-plot svg.main-svg'))
                         .map(f => f.id),
-            traces: figs.map(f => f.querySelectorAll('.js-plotly-plot .trace, .js-plotly-plot .scatterlayer .trace, .js-plotly-plot .barlayer .trace').length),
+            traces: figs.map(f => f.querySelectorAll('.js-plotly-plot .trace, .js-plotly-plot .scatterlayer .trace, .js-plotly-plot .barlayer .trace, .js-plotly-plot .heatmaplayer .hm').length),
             sections: [...document.querySelectorAll('section > h2')].map(h => h.textContent),
             plotly: typeof window.Plotly === 'object' ? window.Plotly.version : null,
           };

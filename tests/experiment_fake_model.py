@@ -4,6 +4,11 @@ Money is conserved by construction: the funder pays the allocation, the commissi
 providers, providers pay the care cost, so the parties' surpluses sum to minus system cost.
 Under `fragmented` the commissioner pays tariff (it bears cost risk); under every other
 arrangement it pays a fixed capitation to the lead (the lead bears it).
+
+Shocks: `demand_surge`, `cost_inflation` and `efficiency_shortfall` raise the month's care cost
+by their size from their month; `population_growth` raises the population (allocation, and the
+capitation the lead is paid, follow it; so does cost) at year starts; `quality_fall` changes no
+money. The random draws never depend on shocks (common random numbers).
 """
 import networkx as nx
 import numpy as np
@@ -27,6 +32,10 @@ class FakeModel:
         self.rng = np.random.default_rng(rng)
         self.bonus = float(overrides.get("prevention__budget_share", 0.02))
         self.steps, self.cost, self.failures = 0, 0.0, 0
+        self.shocks = list(shocks or [])
+        self.pop, self.alloc = 1.0, 0.0
+        self.events = []
+        self.org_by_id = {"trust": "trust", "icp": "icp"}
         self.rows = [self._row(0.0)]
         self.datacollector = _DC(self.rows)
         g = nx.MultiDiGraph()
@@ -41,19 +50,41 @@ class FakeModel:
                 "provider_failures": float(self.failures),
                 "continuity_of_care": 0.5 + (0.1 if self.arrangement != "fragmented" else 0)}
 
+    @property
+    def holder(self):
+        class _Org:
+            org_id = "icp"
+        return None if self.arrangement == "fragmented" else _Org()
+
+    def party(self, org):
+        return "lead" if org == "icp" else "providers"
+
+    def _level(self, kinds, month):
+        return sum(s["size"] for s in self.shocks if s["kind"] in kinds and month >= s["month"])
+
     def step(self):
         self.steps += 1
-        month_cost = 1000.0 * (1 + 0.2 * self.rng.standard_normal()) * (1 - self.bonus)
+        month = self.steps                                      # 1-based, as shock months
+        if month % 12 == 1 and month > 1:
+            self.pop *= 1 + self._level(("population_growth",), month)
+        surge = self._level(("demand_surge", "cost_inflation", "efficiency_shortfall"), month)
+        month_cost = (1000.0 * (1 + 0.2 * self.rng.standard_normal()) * (1 - self.bonus)
+                      * self.pop * (1 + surge))
         self.cost += month_cost
-        self.failures += int(self.rng.random() < 0.1)
+        self.alloc += 1000.0 * self.pop
+        failed = self.rng.random() < 0.1
+        self.failures += int(failed)
+        if failed:
+            self.events.append({"month": self.steps - 1, "event": "failure (financial)",
+                                "org": "icp" if self.arrangement != "fragmented" else "trust"})
         self.rows.append(self._row(month_cost))
 
     def system_cost_total(self):
         return self.cost
 
     def finance_records(self, include_partial=True):
-        alloc = 1000.0 * self.steps
-        lead_pay = 1000.0 * self.steps * 0.98
+        alloc = self.alloc
+        lead_pay = self.alloc * 0.98
         out = [{"year": 1, "org_id": "nhse", "org_kind": "funder", "party": "funder",
                 "income": 0.0, "cost": alloc, "surplus": -alloc, "reserves": 0.0}]
         if self.arrangement == "fragmented":

@@ -89,13 +89,16 @@ def write_synthetic_results(out: Path | str, arrangements=("fragmented", "allian
                             sensitivity: bool = False, name: str = "synthetic-test",
                             risk_shares: bool = True, gp_metrics: bool = True,
                             baseline: str | None = "fragmented",
-                            labels: dict[str, str] | None = None) -> Path:
+                            labels: dict[str, str] | None = None,
+                            risk_sources: bool = True) -> Path:
     """Write results.parquet, finance.parquet, summary.csv, manifest.json, networks/*.graphml
     into `out`, shaped as abm.experiment writes them. With `sensitivity`, the experiment also
     sweeps two uncertain parameters by Sobol sampling: 8 sweep points, points.csv and a
     sensitivity.csv of Sobol indices (arrangement, metric, parameter, S1, S1_conf, ST, ST_conf).
     `baseline` is the arrangement paired differences are taken from and `labels` gives labels
-    (as a run records them for user-written arrangement files) for keys outside the six."""
+    (as a run records them for user-written arrangement files) for keys outside the six.
+    With `risk_sources`, also runs.csv, risk_runs.csv, risk_incidence.csv and tail_risk.csv as
+    paired runs of three sources would give (made-up money, conserved: Σ results = −C)."""
     n_points = 8 if sensitivity else 1
     sweep = np.random.default_rng(seed + 1).random((n_points, 2))
     out = Path(out)
@@ -198,7 +201,9 @@ def write_synthetic_results(out: Path | str, arrangements=("fragmented", "allian
                 srows.append(dict(arrangement=arr, point=0, metric=f"risk_share.{p}", mean=m,
                                   sd=0.02, ci_low=m - 0.03, ci_high=m + 0.03, n=replicates,
                                   diff_mean=np.nan, diff_ci_low=np.nan, diff_ci_high=np.nan,
-                                  note="share of system-cost risk borne; bootstrap 95% interval"))
+                                  note="share of variation across the declared uncertainties, "
+                                       "pooled over replicates; bootstrap 95% interval; Var(C) is "
+                                       "100% sampled baseline"))
     pd.DataFrame(srows).to_csv(out / "summary.csv", index=False)
 
     config = {"name": name, "description": "Synthetic results for testing the report",
@@ -214,6 +219,11 @@ def write_synthetic_results(out: Path | str, arrangements=("fragmented", "allian
                         "integer": False},
             params[1]: {"low": 0.1, "high": 0.9, "values": None, "levels": None,
                         "integer": False}}}
+    specs = []
+    if risk_sources:
+        config["risk_sources"] = ["activity", "population", "quality"]
+        specs = _write_risk_files(out, arrangements, seeds, steps, config["population_scale"],
+                                  config["risk_sources"])
     text = json.dumps(config, sort_keys=True)
     manifest = {"experiment": name, "config": config,
                 "config_sha256": hashlib.sha256(text.encode()).hexdigest(),
@@ -229,7 +239,8 @@ def write_synthetic_results(out: Path | str, arrangements=("fragmented", "allian
                 "arrangements": [{"key": a, "label": (labels or {}).get(a) or catalogue.label(a),
                                   "file": f"{a}.yaml", "shipped": a in ARRANGEMENTS,
                                   "sha256": None} for a in arrangements],
-                "arrangement_definitions": {}}
+                "arrangement_definitions": {},
+                **({"risk_sources": specs, "risk_replications": len(seeds)} if specs else {})}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     for arr in arrangements:
         nx.write_graphml(synthetic_network(arr), out / "networks" / f"{arr}.graphml")
@@ -249,3 +260,56 @@ def write_synthetic_results(out: Path | str, arrangements=("fragmented", "allian
                                       ST_conf=0.06))
         pd.DataFrame(srows).to_csv(out / "sensitivity.csv", index=False)
     return out
+
+
+def _write_risk_files(out: Path, arrangements, seeds, steps: int, scale: float,
+                      sources: list[str]) -> list[dict]:
+    """runs.csv and risk_runs.csv with conserved money, and the incidence and tail risk that
+    abm.risk computes from them (and from per-run failure records)."""
+    from abm import risk
+    specs = risk.resolve(sources)
+    base, pert, metas = [], [], []
+    for ai, arr in enumerate(arrangements):
+        holder_share = ai / max(len(arrangements) - 1, 1)   # 0 (fragmented) .. 1
+        for r, sd in enumerate(seeds):
+            rng = np.random.default_rng(sd)
+            c0 = 1e9 * (1 + 0.02 * rng.standard_normal())
+
+            def money(c, pop_dc=0.0):
+                dc = c - c0
+                res = {p: 0.0 for p in PARTIES}
+                res["funder"] = -c0 - pop_dc                     # allocations follow population
+                res["commissioner"] = c0 + pop_dc - (c - dc * holder_share) * 1.0
+                res["lead"] = -dc * holder_share * 0.6
+                res["providers"] = -dc * holder_share * 0.4
+                res["gp_practices"] = 0.0
+                return res
+
+            ids = {"arrangement": arr, "point": 0, "replicate": r, "seed": sd}
+            res = money(c0)
+            base.append({**ids, "system_cost": c0, **{f"result.{p}": v for p, v in res.items()}})
+            metas.append({**ids, "system_cost": c0, "party_results": res,
+                          "holder": "icp" if holder_share > 0 else None, "term_months": steps,
+                          "failures": ([{"month": 5, "org": "icp", "party": "lead"}]
+                                       if holder_share > 0 and r == 0 else [])})
+            for spec in specs:
+                for d in spec["directions"]:
+                    sign = 1 if d == "up" else -1
+                    if spec["source"] == "quality":
+                        c, pop = c0, 0.0                         # a quality fall moves no money
+                    elif spec["source"] == "population":
+                        c = c0 * (1 + sign * 0.01)
+                        pop = c - c0
+                    else:
+                        c, pop = c0 * (1 + sign * 0.03 * (1 + 0.1 * rng.random())), 0.0
+                    res = money(c, pop) if spec["source"] != "population" else {
+                        **{p: 0.0 for p in PARTIES}, "funder": -c0 - pop, "commissioner": c0 + pop - c}
+                    pert.append({**ids, "source": spec["source"], "direction": d,
+                                 "system_cost": c, **{f"result.{p}": v for p, v in res.items()}})
+    runs, risk_runs = pd.DataFrame(base), pd.DataFrame(pert)
+    runs.to_csv(out / "runs.csv", index=False)
+    risk_runs.to_csv(out / "risk_runs.csv", index=False)
+    risk.incidence(runs, risk_runs, specs, steps, scale).to_csv(out / "risk_incidence.csv",
+                                                                index=False)
+    risk.tail_risk(metas, steps, scale).to_csv(out / "tail_risk.csv", index=False)
+    return specs

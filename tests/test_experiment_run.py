@@ -23,7 +23,7 @@ TESTS = str(Path(__file__).resolve().parent)
 CONFIG = {"name": "t", "arrangements": ["fragmented", "alliance", "icp_full"], "replications": 4,
           "seed": 11, "months": 15, "population_scale": 0.1}
 OUTPUT_FILES = ["finance.parquet", "manifest.json", "networks", "results.parquet", "runs.csv",
-                "summary.csv"]
+                "summary.csv", "tail_risk.csv"]
 
 
 def _run(out, workers=1, config=CONFIG, **kw):
@@ -33,8 +33,11 @@ def _run(out, workers=1, config=CONFIG, **kw):
 def _same_outputs(a: Path, b: Path) -> None:
     for name in ("results.parquet", "finance.parquet"):
         assert pq.read_table(a / name).equals(pq.read_table(b / name)), name
-    for name in ("summary.csv", "runs.csv"):
-        assert (a / name).read_text() == (b / name).read_text(), name
+    for name in ("summary.csv", "runs.csv", "tail_risk.csv", "risk_runs.csv",
+                 "risk_incidence.csv"):
+        assert (a / name).is_file() == (b / name).is_file(), name
+        if (a / name).is_file():
+            assert (a / name).read_text() == (b / name).read_text(), name
     for g in (a / "networks").iterdir():
         assert g.read_bytes() == (b / "networks" / g.name).read_bytes()
 

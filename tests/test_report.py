@@ -52,7 +52,7 @@ FIGURE_TITLES = [
     "Fragmentation over time",
     "Risk over time",
     "Outcomes over time",
-    "Risk shares by party",
+    "Who bears which risk: incidence by source",
     "Yearly surplus by party",
     "Provider failures and deficits",
     "GP practice participation over time",
@@ -398,3 +398,61 @@ def test_report_uses_the_recorded_baseline_and_labels(tmp_path):
     expected = (fin["fragmented"] - fin["alliance"]).mean()
     assert t2.loc[key, "diff_mean"] == pytest.approx(expected)
     assert abs(expected) > 1e-6                        # not trivially zero
+
+
+# ------------------------------------------------------------------------- who bears which risk
+def _risk_text(page: str) -> str:
+    sec = page[page.index('<section id="risk">'):page.index('<section id="gp">')]
+    return re.sub(r"\s+", " ", re.sub(r'<div id="fig-.*?</script>\s*</div>', "", sec, flags=re.S))
+
+
+def test_risk_section_leads_with_incidence_then_tail_then_covariance(plain_report):
+    """The matrix first, then the sources' allocation, tail risk, and the covariance shares last
+    with their caveat (3 replicates: too few to show them at all)."""
+    sec = _risk_text(plain_report)
+    order = [sec.index(x) for x in ("Who bears which risk</h3>", "Figure 10. Who bears which risk",
+                                    "Against the allocation the sources state", "Tail risk</h3>",
+                                    "Share of variation across the declared uncertainties</h3>")]
+    assert order == sorted(order)
+    assert "The covariance shares are not shown: with 3 runs" in sec
+    assert "−4.63" not in sec
+
+
+def test_matrix_cells_intervals_and_undefined_sources(plain_dir, plain_figures):
+    fig = next(f for f in plain_figures if f.slug == "risk-incidence").fig
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heat) == len(ARRS)                            # one matrix per arrangement
+    icp = next(t for t in heat if t.name == arrangement_label("icp_full"))
+    rows = {y: list(t) for y, t in zip(icp.y, icp.text)}
+    assert all(c == "undefined" for c in rows["Quality change"])   # changed no money
+    assert all(re.match(r"<b>-?\d\.\d\d</b><br>\[", c) for c in rows["Activity change"])
+    inc = pd.read_csv(plain_dir / "risk_incidence.csv")
+    sums = inc[inc["share"].notna()].groupby(["arrangement", "source", "direction"])["share"].sum()
+    assert sums.to_numpy() == pytest.approx(1.0)
+
+
+def test_allocation_sentences_compare_with_the_sources(plain_report):
+    sec = _risk_text(plain_report)
+    icp = sec[sec.index(f"<b>{arrangement_label('icp_full')}</b>"):]
+    icp = icp[:icp.index("</li>")]
+    assert "The sources state that under an ICP contract" in icp
+    assert "Health Service Journal" in icp and "the holder side bears" in icp
+    assert "Undefined here (the source changed no money): a quality fall" in icp
+    frag = sec[sec.index("<b>Fragmented</b>"):]
+    assert "the commissioner bears activity risk on tariff" in frag[:frag.index("</li>")]
+
+
+def test_covariance_shares_shown_with_intervals_from_five_runs(tmp_path):
+    out = write_synthetic_results(tmp_path / "six", arrangements=ARRS, replicates=6)
+    figs = render_html(load(out))[1]
+    cov = next(f for f in figs if f.slug == "risk-shares")
+    assert cov.title == "Share of variation across the declared uncertainties"
+    assert all(t.error_y.array is not None for t in cov.fig.data)
+    page = build_report(out).read_text(encoding="utf-8")
+    assert "sampled baseline" in _risk_text(page)
+
+
+def test_no_risk_sources_says_so(tmp_path):
+    out = write_synthetic_results(tmp_path / "none", arrangements=ARRS, risk_sources=False)
+    sec = _risk_text(build_report(out).read_text(encoding="utf-8"))
+    assert "No risk sources were declared" in sec and "Tail risk" in sec

@@ -35,11 +35,13 @@ def test_real_run_report_has_every_section_and_figure(real_report):
     assert h2 == ["Summary", "Set-up", "Contract networks", "Over time", "Risk sharing",
                   "GP participation", "Sensitivity"]
     for title in ("Contract network: Fragmented", "Contract network: ICP (full)",
-                  "Integration over time", "Outcomes over time", "Risk shares by party",
+                  "Integration over time", "Outcomes over time",
                   "Yearly surplus by party", "GP practice participation over time",
                   "Paired differences from Fragmented (95% CI)"):
         assert f". {title}.</b>" in page, title
     assert "No uncertainties were swept" in page
+    assert "No risk sources were declared" in page            # no risk_sources: no matrix
+    assert "The covariance shares are not shown: with 2 runs" in page
     assert page.count("* plotly.js v") == 1
     assert not re.search(r"<script[^>]*\ssrc=", page)
 

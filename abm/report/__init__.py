@@ -24,6 +24,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from abm.report import _figures as F
+from abm.report import _risk
 from abm.report._data import ReportData, ReportInputError, headline_table, load
 from abm.report._setup import (
     arrangement_definition,
@@ -88,6 +89,9 @@ details pre {{ max-height: 28rem; overflow: auto; background: #f6f6f6; padding: 
 .swatch {{ display: inline-block; width: 0.8em; height: 0.8em; background: var(--c);
            margin-right: 0.3em; vertical-align: baseline; }}
 footer {{ margin-top: 3rem; color: #777; font-size: 0.85rem; }}
+table.sides th, table.tail th {{ text-align: right; font-size: 0.8rem; }}
+ul.allocation li {{ margin-bottom: 0.5rem; }}
+@media print {{ figure.plot, table {{ break-inside: avoid; }} main {{ max-width: none; }} }}
 """
 
 
@@ -200,6 +204,16 @@ def _cell(row: pd.Series | None, metric: str, arrangement: str, baseline: str | 
     return f'<td class="cell"><div class="v">{m}</div>{ci}{d}</td>'
 
 
+def _covariance_cell(row: pd.Series | None) -> str:
+    """A covariance share, or why it is not shown (too few runs for an interval)."""
+    from abm.summary import MIN_BOOTSTRAP_N
+    n = row.get("n") if row is not None else None
+    if row is None or not pd.notna(n) or n < MIN_BOOTSTRAP_N:
+        why = f"n = {int(n)}: too few" if row is not None and pd.notna(n) else "—"
+        return f'<td class="cell">—<div class="ci">{esc(why)}</div></td>'
+    return _cell(row, str(row.get("metric", "risk_share")), "", None)
+
+
 def _headline_html(data: ReportData, table: pd.DataFrame) -> str:
     if table.empty:
         return _empty("No final-year values to summarise.")
@@ -212,7 +226,8 @@ def _headline_html(data: ReportData, table: pd.DataFrame) -> str:
     for g in TABLE_GROUPS:
         if g == "risk_sharing":
             metrics = [f"risk_share.{p}" for p in F.PARTIES if f"risk_share.{p}" in present]
-            title = "Risk sharing (share of cost risk borne)"
+            title = ("Risk sharing: share of variation across the declared uncertainties "
+                     "(covariance; who bears each source is in Risk sharing)")
         else:
             metrics = [m for m, info in METRIC_INFO.items() if info[2] == g and m in present]
             title = METRIC_GROUPS.get(g, g)
@@ -220,7 +235,8 @@ def _headline_html(data: ReportData, table: pd.DataFrame) -> str:
             continue
         out.append(f'<tr class="group"><th colspan="{len(arrs) + 1}">{esc(title)}</th></tr>')
         for m in metrics:
-            cells = "".join(_cell(idx.get((a, m)), m, a, data.baseline) for a in arrs)
+            cells = "".join(_covariance_cell(idx.get((a, m))) if g == "risk_sharing"
+                            else _cell(idx.get((a, m)), m, a, data.baseline) for a in arrs)
             out.append(f"<tr><td>{esc(metric_label(m))}</td>{cells}</tr>")
     out.append("</tbody></table>")
     n = int(table["n"].max()) if table["n"].notna().any() else data.n_replicates
@@ -496,10 +512,9 @@ def _over_time_section(data: ReportData, figs: _Figs) -> str:
 
 
 def _risk_section(data: ReportData, table: pd.DataFrame, figs: _Figs) -> str:
-    parts = []
-    f = F.risk_share_figure(data, table)
-    parts.append(figs.render(f) if f else _empty(
-        "No risk shares (risk_share.* rows of summary.csv) were stored with these results."))
+    """Who bears which risk (incidence matrix, the sources' allocation, holder vs commissioner
+    side), tail risk, the covariance shares with their caveat, then surpluses and failures."""
+    parts = [_risk.risk_section(data, table, figs.render)]
     f = F.surplus_figure(data)
     parts.append(figs.render(f) if f else _empty(
         "No yearly finances (finance.parquet) were stored with these results."))

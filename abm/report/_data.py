@@ -47,6 +47,10 @@ class ReportData:
     point_values: pd.DataFrame | None = None    # points.csv: point, <parameter>... (sweeps)
     baseline: str | None = DEFAULT_BASELINE     # paired differences are taken from this key
     labels: dict[str, str] = field(default_factory=dict)  # arrangement key -> label
+    runs: pd.DataFrame | None = None            # runs.csv: per base run, C and each R_p
+    risk_runs: pd.DataFrame | None = None       # risk_runs.csv: per paired risk-source run
+    risk_incidence: pd.DataFrame | None = None  # risk_incidence.csv (base point only)
+    tail_risk: pd.DataFrame | None = None       # tail_risk.csv
 
     def label(self, key: str) -> str:
         """The arrangement's label: as the run recorded it, else the shipped file's."""
@@ -182,6 +186,11 @@ def load(results_dir: Path | str) -> ReportData:
 
     manifest = _read_manifest(d / "manifest.json")
     networks = _read_networks(d / "networks")
+    runs, risk_runs, incidence, tail = (_read_csv(d / f) for f in (
+        "runs.csv", "risk_runs.csv", "risk_incidence.csv", "tail_risk.csv"))
+    if incidence is not None and "point" in incidence.columns:
+        same = incidence["point"].astype(str) == str(base)
+        incidence = incidence[same].reset_index(drop=True) if same.any() else incidence
 
     recorded = [a for a in manifest.get("arrangements") or [] if isinstance(a, dict)
                 and "key" in a]
@@ -199,7 +208,23 @@ def load(results_dir: Path | str) -> ReportData:
                       manifest=manifest, networks=networks, sensitivity=sensitivity,
                       arrangements=arrangements, points=points, base_point=base, notes=notes,
                       summary_all=summary_all, point_values=point_values, baseline=baseline,
-                      labels=labels)
+                      labels=labels, runs=runs, risk_runs=risk_runs, risk_incidence=incidence,
+                      tail_risk=tail)
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    """An optional CSV (None when absent or empty); arrangement keys as text."""
+    if not path.is_file():
+        return None
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return None
+    if "arrangement" in df.columns:
+        df["arrangement"] = df["arrangement"].astype(str)
+    if "note" in df.columns:
+        df["note"] = df["note"].fillna("").astype(str)
+    return df
 
 
 def _baseline(manifest: dict[str, Any], arrangements: list[str]) -> str | None:

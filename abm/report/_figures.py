@@ -276,44 +276,133 @@ def over_time_figure(data: ReportData, group: str) -> Figure | None:
 
 # -------------------------------------------------------------------------------- risk sharing
 
+def _f2(x: float) -> str:
+    """Two decimals, never "-0.00"."""
+    return f"{round(x, 2) + 0.0:.2f}"
+
+
+def _share_text(m: float, lo: float, hi: float) -> str:
+    if not math.isfinite(m):
+        return "undefined"
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"<b>{_f2(m)}</b><br>[{_f2(lo)}, {_f2(hi)}]"
+    return f"<b>{_f2(m)}</b>"
+
+
+#: Diverging, light at both ends so black cell text stays readable on screen and in print
+#: (blue: the party gains as cost rises; orange: it bears the cost).
+INCIDENCE_SCALE = [[0.0, "#3A7DB8"], [0.25, "#A9CBE8"], [0.5, "#FFFFFF"], [0.75, "#F5C97A"],
+                   [1.0, "#E08A00"]]
+
+
+def risk_matrix_figure(data: ReportData) -> Figure | None:
+    """Who bears which risk: per arrangement a heat-map of incidence, sources × parties."""
+    inc = data.risk_incidence
+    if inc is None or inc.empty or "share" not in inc.columns:
+        return None
+    up = inc[inc["direction"].astype(str) == "up"]
+    arrs = [a for a in data.arrangements if a in set(up["arrangement"])]
+    if not arrs:
+        return None
+    from abm.risk import SOURCES, SOURCE_NAMES
+    sources = [x for x in SOURCE_NAMES if x in set(up["source"])]
+    parties = [p for p in PARTIES if p in set(up["party"])]
+    xlab = [PARTY_LABELS.get(p, p).replace(" organisation", "") for p in parties]
+    ylab = [SOURCES[x]["label"] for x in sources]
+    cols = 2 if len(arrs) > 1 else 1
+    fig, rows, height = _grid([data.label(a) for a in arrs], cols, 60 + 46 * len(sources),
+                              gap=70, hspace=0.04, extra=170)
+    for i, a in enumerate(arrs):
+        sub = up[up["arrangement"] == a].set_index(["source", "party"])
+        z, text, hover = [], [], []
+        for x in sources:
+            zr, tr, hr = [], [], []
+            for p in parties:
+                row = sub.loc[(x, p)] if (x, p) in sub.index else None
+                m = _num(row["share"]) if row is not None else math.nan
+                lo = _num(row["ci_low"]) if row is not None else math.nan
+                hi = _num(row["ci_high"]) if row is not None else math.nan
+                zr.append(m if math.isfinite(m) else None)
+                tr.append(_share_text(m, lo, hi))
+                note = str(row["note"]) if row is not None and str(row["note"]) not in (
+                    "", "nan") else ""
+                n = int(_num(row["n"], 0)) if row is not None else 0
+                hr.append(f"{PARTY_LABELS.get(p, p)} bears "
+                          + (f"{m:.2f} of the cost change" if math.isfinite(m) else "—")
+                          + (f" (95% CI {lo:.2f} to {hi:.2f})" if math.isfinite(lo) else "")
+                          + f", n = {n}" + (f"<br>{note}" if note else ""))
+            z.append(zr); text.append(tr); hover.append(hr)
+        r, c = i // cols + 1, i % cols + 1
+        fig.add_trace(go.Heatmap(z=z, x=xlab, y=ylab, text=text, texttemplate="%{text}",
+                                 textfont=dict(size=11, color="#111111"), customdata=hover,
+                                 coloraxis="coloraxis", xgap=2, ygap=2,
+                                 hovertemplate="%{y}<br>%{customdata}<extra></extra>",
+                                 name=data.label(a)), row=r, col=c)
+        # the rows are the same sources in every panel: label them once, on the left
+        fig.update_yaxes(autorange="reversed", row=r, col=c, showgrid=False,
+                         showticklabels=c == 1)
+        fig.update_xaxes(side="bottom", row=r, col=c, showgrid=False, tickangle=0)
+    fig.update_layout(coloraxis=dict(colorscale=INCIDENCE_SCALE, cmin=-1.0, cmax=1.0, cmid=0.0,
+                                     colorbar=dict(title=dict(text="share"), len=0.5,
+                                                   thickness=12)))
+    title = "Who bears which risk: incidence by source"
+    apply_style(fig, title=title, height=height, legend=False)
+    reps = int(up["n"].max()) if up["n"].notna().any() else 0
+    return Figure("risk-incidence", title,
+                  "Each cell: the share of a change in system cost that a party bears, −ΔRₚ/ΔC, "
+                  "when one risk source moves up (more activity, more planned care, savings not "
+                  "realised, higher unit cost, a quality fall, faster population growth, faster "
+                  "ageing) in paired runs (same seeds, same people as the base run); mean over "
+                  f"up to {reps} replicates with its 95% t-interval in brackets. Each row sums to "
+                  "1 (money is conserved). Orange: the party bears the cost; blue: it gains as "
+                  "cost rises; 'undefined': the source changed no money. The down direction is "
+                  "in risk_incidence.csv.", fig)
+
+
 def risk_share_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
-    """Stacked bars: each party's share of the variation in cost, per arrangement."""
+    """Grouped bars with bootstrap intervals: each party's share of the variation in cost across
+    the declared uncertainties, per arrangement; nothing drawn below the interval minimum."""
     rs = table[table["metric"].astype(str).str.startswith("risk_share.")]
+    if rs.empty:
+        return None
+    from abm.summary import MIN_BOOTSTRAP_N
+    rs = rs[pd.to_numeric(rs["n"], errors="coerce").fillna(0) >= MIN_BOOTSTRAP_N]
     if rs.empty:
         return None
     arrs = [a for a in data.arrangements if a in set(rs["arrangement"])]
     labels = [data.label(a) for a in arrs]
     parties = [p for p in PARTIES if f"risk_share.{p}" in set(rs["metric"])]
-    parties += sorted({m.split(".", 1)[1] for m in rs["metric"]} - set(parties))
     fig = go.Figure()
     for p in parties:
         sub = rs[rs["metric"] == f"risk_share.{p}"].set_index("arrangement")
-        ys, hover = [], []
+        ys, plus, minus, hover = [], [], [], []
         for a in arrs:
-            if a in sub.index:
-                row = sub.loc[a]
-                m = _num(row["mean"])
-                ys.append(m)
-                lo, hi = _num(row.get("ci_low")), _num(row.get("ci_high"))
-                ci = (f" (95% CI {lo:.2f} to {hi:.2f})" if math.isfinite(lo)
-                      and math.isfinite(hi) else "")
-                hover.append(f"{PARTY_LABELS.get(p, p)} bears {m:.2f} of cost risk{ci}")
-            else:
-                ys.append(0.0)
-                hover.append("not recorded")
+            row = sub.loc[a] if a in sub.index else None
+            m = _num(row["mean"]) if row is not None else math.nan
+            lo = _num(row.get("ci_low")) if row is not None else math.nan
+            hi = _num(row.get("ci_high")) if row is not None else math.nan
+            ys.append(m if math.isfinite(m) else None)
+            plus.append(hi - m if math.isfinite(hi) and math.isfinite(m) else 0)
+            minus.append(m - lo if math.isfinite(lo) and math.isfinite(m) else 0)
+            hover.append(f"{PARTY_LABELS.get(p, p)}: {m:.2f}"
+                         + (f" (95% CI {lo:.2f} to {hi:.2f})" if math.isfinite(lo) else ""))
         fig.add_trace(go.Bar(x=labels, y=ys, name=PARTY_LABELS.get(p, p),
                              marker_color=party_colour(p), customdata=hover,
+                             error_y=dict(type="data", array=plus, arrayminus=minus,
+                                          color="#333333", thickness=1.2),
                              hovertemplate="%{x}<br>%{customdata}<extra></extra>"))
-    fig.update_layout(barmode="relative")
-    fig.add_hline(y=1.0, line=dict(color="#555555", width=1, dash="dot"))
-    fig.update_yaxes(title_text="share of cost risk, −Cov(Rₚ, C)/Var(C)")
-    title = "Risk shares by party"
+    fig.update_layout(barmode="group")
+    fig.add_hline(y=0, line=dict(color="#555555", width=1))
+    fig.update_yaxes(title_text="−Cov(Rₚ, C)/Var(C)")
+    title = "Share of variation across the declared uncertainties"
     apply_style(fig, title=title, height=440)
     return Figure("risk-shares", title,
-                  "Who bears the financial risk: each party's share of the variation in total "
-                  "cost, −Cov(Rₚ, C)/Var(C), where Rₚ is the party's result and C total cost, "
-                  "estimated across replicates. Shares sum to 1 (dotted line); a negative share "
-                  "means the party gains when costs rise.", fig)
+                  "Each party's share of the variation in total cost across all runs of an "
+                  "arrangement (every sweep point and replicate), −Cov(Rₚ, C)/Var(C), with "
+                  "bootstrap 95% intervals; shares sum to 1 and a negative share means the party "
+                  "gains when costs rise. This measures who absorbs whatever varies across the "
+                  "runs, mostly each replicate's own sampled population unless uncertainties are "
+                  "swept; it does not say who bears a given risk (see the incidence matrix).", fig)
 
 
 def surplus_figure(data: ReportData) -> Figure | None:
