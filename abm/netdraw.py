@@ -41,11 +41,13 @@ LINE_WIDTHS = (0.9, 1.8, 3.2)   # contract value below the first tercile, middle
 # --------------------------------------------------------------------------- layout
 def layer_of(kind: str, role: str) -> str:
     """The layer an organisation is drawn in, from its kind and its role in the arrangement."""
-    if kind == "funder" or role == "funder":
+    from .kinds import ORG_KINDS
+    side = ORG_KINDS[kind].side if kind in ORG_KINDS else None
+    if side == "funder" or role == "funder":
         return "funder"
-    if kind in ("commissioner", "local_authority") or role == "commissioner":
+    if side == "commissioner" or role == "commissioner":
         return "commissioner"
-    if kind == "gp_practice" or role == "practice":
+    if side == "practice" or role == "practice":
         return "practice"
     if role in ("lead", "subcontractor"):
         return role

@@ -165,7 +165,7 @@ def exposed_providers(model, n: int = 4) -> list:
     """Providers (not the lead, not practices) with the lowest reserves relative to their budget now."""
     holder = getattr(model, "holder", None)
     cands = [o for o in model.orgs
-             if o.kind not in ("funder", "commissioner", "local_authority", "gp_practice") and o is not holder]
+             if getattr(o, "side", None) == "provider" and o is not holder]
 
     def exposure(o):
         return (o.reserves / max(o.expected_income, 1.0), o.org_id)
