@@ -70,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "the selected practices with their list sizes, a commissioner and a council per place, "
                     "and providers synthesised per place. Example: abm economy build gp-reg-pat-prac-all.csv "
                     "--sub-icb D2P2L --out my_system.yaml")
-    b.add_argument("registrations", metavar="ALL_AGES.csv",
+    b.add_argument("registrations", metavar="ALL_AGES.csv", nargs="?",
                    help="the all-ages file gp-reg-pat-prac-all.csv (sub-ICB-era or CCG-era header)")
+    b.add_argument("--practices", metavar="ALL_AGES.csv", help="the same file, as a flag")
     b.add_argument("--sub-icb", action="append", metavar="CODE[,CODE]",
                    help="select the practices of these sub-ICB locations (CCG codes in older files)")
     b.add_argument("--icb", action="append", metavar="CODE[,CODE]",
@@ -353,6 +354,11 @@ def cmd_bench(argv: list[str]) -> int:
 def cmd_economy_build(args) -> int:
     import shlex
     from abm.economy import build
+
+    if (args.registrations is None) == (args.practices is None):
+        raise ConfigError("give the all-ages practice file once: as ALL_AGES.csv or --practices FILE",
+                          field="--practices", allowed="one file")
+    args.registrations = args.registrations or args.practices
 
     argv = ["abm", "economy", "build", args.registrations]
     for flag, value in (("--sub-icb", args.sub_icb), ("--icb", args.icb), ("--ages", args.ages),

@@ -426,3 +426,15 @@ def test_build_economy_returns_plain_data_without_writing(national):
     res = build_economy(national.all, sub_icb="2AX")
     assert res.economy["population"]["total"]["value"] == sum(p["list"] for p in national.of(sub="2AX").values())
     assert res.header.startswith("# Built by `abm economy build`")
+
+
+def test_practices_flag_as_in_the_interface(tmp_path, capsys):
+    """`abm economy build --practices FILE ...` (the interface's form) works like the positional file."""
+    from abm import cli
+    from abm.params import config_dir
+    src = config_dir() / "data" / "black_country" / "gp-reg-pat-prac-all_black-country_2026-04.csv"
+    out = tmp_path / "bc.yaml"
+    assert cli.main(["economy", "build", "--practices", str(src), "--sub-icb", "D2P2L", "--out", str(out)]) == 0
+    assert out.is_file()
+    assert cli.main(["economy", "build", "--sub-icb", "D2P2L", "--out", str(tmp_path / "x.yaml")]) == 2
+    assert "--practices" in capsys.readouterr().err
