@@ -13,7 +13,7 @@ ru_maxrss elsewhere): process-wide and never decreasing, so it is read right aft
 and before the reference; `--scaling` runs each size in a fresh subprocess so every size has its
 own peak (ru_maxrss would be inherited from the parent across fork+exec; VmHWM is not).
 
-The last line printed is one JSON object (INTERFACE.md): at least `patients`, `months`, `seconds`
+The last line printed is one JSON object: at least `patients`, `months`, `seconds`
 (best run time), `patient_months_per_s`, `peak_rss_mb`; also `setup_seconds`,
 `speedup_vs_mesa_agents` and the reference's own numbers.
 """

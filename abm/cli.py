@@ -1,4 +1,4 @@
-"""The `abm` command line: run, report, viz, bench, validate, economy build (INTERFACE.md, 'CLI').
+"""The `abm` command line: run, report, viz, bench, validate, economy build.
 
 Exit codes: 0 success, 2 invalid input (one line on stderr naming file, field, value and what is
 allowed; no traceback), 1 anything else. Set ABM_DEBUG=1 to see tracebacks of unexpected errors.

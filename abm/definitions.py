@@ -5,7 +5,7 @@ can all use these without importing one another.
 """
 from __future__ import annotations
 
-#: The parties whose net results the risk shares split (INTERFACE.md, finance.parquet `party`).
+#: The parties whose net results the risk shares split (finance.parquet `party`).
 PARTIES = ("funder", "commissioner", "lead", "providers", "gp_practices")
 
 #: Metrics whose final-year value is the last step (they accumulate); all others use the mean

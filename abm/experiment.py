@@ -97,7 +97,7 @@ class Uncertainties(_Strict):
 
 
 class Experiment(_Strict):
-    """An experiment file (INTERFACE.md, 'Experiment files')."""
+    """An experiment file."""
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="names the output folder")
     description: str = Field(default="", description="free text for the report")
     economy: str = Field(default="default", description="'default' or path to an economy YAML")

@@ -586,7 +586,7 @@ class Arrangement(Strict):
         if self.prevention_holder == "alliance" and self.alliance is None:
             raise ValueError("prevention_holder 'alliance' needs an alliance block")
         if self.alliance is not None and self.subcontract_payment and self.holder is not None:
-            raise ValueError("an alliance has no subcontracts (seeds/004): drop holder or alliance")
+            raise ValueError("an alliance has no subcontracts (NHS England IPC programme, About contracting for integrated care): drop holder or alliance")
         if "full" in self.practices.allowed and self.holder is None:
             raise ValueError("practices.allowed 'full' needs a holder to join")
         return self

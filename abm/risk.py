@@ -35,7 +35,7 @@ import pandas as pd
 from abm import stats
 from abm.definitions import PARTIES
 
-#: The fixed vocabulary (INTERFACE.md) in display order.
+#: The fixed vocabulary in display order.
 SOURCE_NAMES = ("activity", "usage_mix", "efficiency", "unit_cost", "quality", "population",
                 "demography")
 

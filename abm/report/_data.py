@@ -1,4 +1,4 @@
-"""Load a results directory (see shared INTERFACE.md) into one object the report draws from.
+"""Load a results directory (the documented outputs) into one object the report draws from.
 
 Everything except results.parquet is optional here: a missing file leaves its part of the
 report saying so, rather than failing, because `abm report` is also used on partial or old
