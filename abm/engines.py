@@ -7,6 +7,7 @@ flight, so pending results never pile up in memory.
 from __future__ import annotations
 
 import logging
+import time
 import multiprocessing as mp
 import os
 import uuid
@@ -87,7 +88,12 @@ def _orphan_guard(lifeline) -> None:
 
 
 def _dask(fn, specs: list[dict], workers: int, scheduler: str | None) -> Iterator[dict]:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster
+    from distributed import wait as dask_wait
+    try:
+        from distributed.utils import TimeoutError as dask_timeout
+    except ImportError:           # pragma: no cover - older distributed
+        dask_timeout = TimeoutError
 
     cluster = None
     try:
@@ -104,15 +110,31 @@ def _dask(fn, specs: list[dict], workers: int, scheduler: str | None) -> Iterato
         queue, token = iter(specs), uuid.uuid4().hex[:8]
         first = [client.submit(fn, s, pure=False, key=f"abm-{s['key']}-{token}")
                  for _, s in zip(range(n * IN_FLIGHT_PER_WORKER), queue)]
-        done = as_completed(first)
-        for fut in done:
-            result = fut.result()
-            fut.release()
-            spec = next(queue, None)
-            if spec is not None:
-                done.add(client.submit(fn, spec, pure=False,
-                                       key=f"abm-{spec['key']}-{token}"))
-            yield result
+        pending = set(first)
+        grace = float(os.environ.get("ABM_DASK_NO_WORKER_SECONDS", "120"))
+        alone_since = None
+        while pending:
+            try:
+                finished, _ = dask_wait(list(pending), timeout=2, return_when="FIRST_COMPLETED")
+            except (TimeoutError, dask_timeout):
+                # no task finished: are there still workers to run them?
+                if client.scheduler_info().get("workers"):
+                    alone_since = None
+                    continue
+                alone_since = alone_since or time.monotonic()
+                if time.monotonic() - alone_since > grace:
+                    raise RuntimeError(f"every Dask worker has gone for {grace:.0f} s with {len(pending)} tasks "
+                                       "unfinished; start workers and rerun with --resume") from None
+                continue
+            alone_since = None
+            for fut in finished:
+                pending.discard(fut)
+                result = fut.result()
+                fut.release()
+                spec = next(queue, None)
+                if spec is not None:
+                    pending.add(client.submit(fn, spec, pure=False, key=f"abm-{spec['key']}-{token}"))
+                yield result
     finally:
         client.close()
         if cluster is not None:

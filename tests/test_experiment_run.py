@@ -214,3 +214,30 @@ def test_overrides_never_leak_into_the_baseline(tmp_path, real_model):
     b = run_experiment(base, out=tmp_path / "b", workers=1)
     _same_outputs(a, b)
     assert not pq.read_table(a / "results.parquet").equals(pq.read_table(r / "results.parquet"))
+
+
+def test_dask_says_so_when_every_worker_has_gone(monkeypatch):
+    """When the last Dask worker dies the run stops with a clear error instead of waiting forever."""
+    import time as _time
+    from distributed import LocalCluster
+    from abm import engines
+    monkeypatch.setenv("ABM_DASK_NO_WORKER_SECONDS", "3")
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        specs = [{"key": f"t{i}", "sleep": 0.5} for i in range(6)]
+        gen = engines.execute(_sleepy, specs, engine="dask", workers=1, scheduler=cluster.scheduler_address)
+        next(gen)                                     # one task done: the worker is alive
+        cluster.scale(0)                              # then every worker goes
+        start = _time.monotonic()
+        with pytest.raises(RuntimeError, match="every Dask worker has gone"):
+            for _ in gen:
+                pass
+        assert _time.monotonic() - start < 120
+    finally:
+        cluster.close()
+
+
+def _sleepy(spec):
+    import time as _time
+    _time.sleep(spec["sleep"])
+    return {"key": spec["key"]}
