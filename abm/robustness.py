@@ -40,6 +40,9 @@ from abm.definitions import DEFAULT_BASELINE
 #: The headline comparisons (final-year values as summary.csv defines them).
 HEADLINE_METRICS = ("emergency_admissions_per_1000", "cost_per_capita", "integrated_handoff_share",
                     "continuity_of_care", "transaction_cost_share", "provider_failures")
+SHORT = {"emergency_admissions_per_1000": "emergency", "cost_per_capita": "cost",
+         "integrated_handoff_share": "integration", "continuity_of_care": "continuity",
+         "transaction_cost_share": "transaction", "provider_failures": "failures"}
 #: A conclusion is robust when its sign holds in at least this share of the assumption space.
 ROBUST_SHARE = 0.9
 #: Below this density the note says the sign fails across the space rather than in a region.
@@ -239,7 +242,10 @@ def summary_line(table: pd.DataFrame) -> str:
     robust = table[table["robust"].astype(bool)]
     if robust.empty:
         return f"Robust conclusions (sign holds in ≥{ROBUST_SHARE:.0%} of the assumption space): none"
-    short = [f"{r.arrangement} {r.metric} {'+' if r.sign_at_default > 0 else '-' if r.sign_at_default < 0 else '='}"
-             for r in robust.itertuples()]
-    return (f"Robust conclusions (sign holds in ≥{ROBUST_SHARE:.0%} of the assumption space), "
-            f"{len(robust)} of {len(table)}: " + "; ".join(short) + f" (see {FILE})")
+    by_arr: dict[str, list[str]] = {}
+    for r in robust.itertuples():
+        mark = "+" if r.sign_at_default > 0 else "-" if r.sign_at_default < 0 else "="
+        by_arr.setdefault(r.arrangement, []).append(f"{SHORT.get(r.metric, r.metric)} {mark}")
+    return (f"Robust conclusions (sign vs baseline holds in ≥{ROBUST_SHARE:.0%} of the assumption "
+            f"space), {len(robust)} of {len(table)}: "
+            + "; ".join(f"{a}: {', '.join(v)}" for a, v in by_arr.items()) + f" (see {FILE})")
