@@ -580,12 +580,13 @@ def _robustness_html(data: ReportData) -> str:
     """Robustness of conclusions (robustness.csv, abm.robustness): each comparison with the share
     of the assumption space in which its sign at the defaults holds, and where it fails, the
     region responsible (PRIM)."""
-    path = Path(data.results_dir) / "robustness.csv"
-    if not path.is_file():
-        return ""
-    from abm.robustness import ROBUST_SHARE
-    t = pd.read_csv(path, keep_default_na=True)
-    if t.empty:
+    from abm.robustness import FILE, ROBUST_SHARE, from_folder
+    path = Path(data.results_dir) / FILE
+    try:  # results stored before robustness.csv existed: rebuilt from summary.csv and points.csv
+        t = pd.read_csv(path) if path.is_file() else from_folder(data.results_dir)
+    except (OSError, ValueError, KeyError):
+        t = None
+    if t is None or t.empty:
         return ""
     sign_word = {1.0: "higher", -1.0: "lower", 0.0: "no difference"}
     rows = []
