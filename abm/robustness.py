@@ -47,7 +47,7 @@ SHORT = {"emergency_admissions_per_1000": "emergency", "cost_per_capita": "cost"
 ROBUST_SHARE = 0.9
 #: Below this density the note says the sign fails across the space rather than in a region.
 PRIM_DENSITY = 0.8
-PRIM_MAX_DIMS = 3  # prefer boxes that restrict at most this many assumptions (readable)
+PRIM_MAX_DIMS = 3  # the region restricts at most this many assumptions (readable)
 MIN_POINTS_FOR_PRIM = 10
 FILE = "robustness.csv"
 COLUMNS = ["comparison", "arrangement", "baseline", "metric", "sign_at_default", "default_diff",
@@ -106,9 +106,11 @@ def _fmt(x: float) -> str:
 def find_region(x: pd.DataFrame, y, max_dims: int = PRIM_MAX_DIMS) -> dict:
     """Scenario discovery with PRIM (ema_workbench): the box in `x` (sampled assumptions) where
     the boolean `y` (cases of interest) concentrates. Returns region (text), coverage, density,
-    mass; the box is the one on the peeling-and-pasting trajectory with the largest coverage ×
-    density (the trade-off of Bryant & Lempert 2010, Technological Forecasting and Social Change
-    77:34-49), among those restricting at most `max_dims` assumptions when there are any."""
+    mass. The box is the one on the peeling-and-pasting trajectory with the best balance of
+    coverage and density (their harmonic mean; the trade-off of Bryant & Lempert 2010,
+    Technological Forecasting and Social Change 77:34-49), then simplified to at most
+    `max_dims` restricted assumptions by dropping, one at a time, the restriction whose removal
+    costs that balance least; coverage, density and mass are those of the simplified box."""
     y = np.asarray(y, dtype=bool)
     empty = {"region": "", "coverage": np.nan, "density": np.nan, "mass": np.nan}
     if y.sum() == 0 or y.all() or len(y) < MIN_POINTS_FOR_PRIM:
@@ -129,23 +131,61 @@ def find_region(x: pd.DataFrame, y, max_dims: int = PRIM_MAX_DIMS) -> dict:
     cand = traj[traj["res_dim"] >= 1]
     if cand.empty:
         return empty
-    small = cand[cand["res_dim"] <= max_dims]
-    cand = small if not small.empty else cand
-    i = int((cand["coverage"] * cand["density"]).idxmax())
+    c, d = cand["coverage"].astype(float), cand["density"].astype(float)
+    i = int((2 * c * d / (c + d)).idxmax())
     lims = box.box_lims[i]
-    parts = []
+    limits = {}
     for col in x.columns:
         lo, hi = float(lims.loc[0, col]), float(lims.loc[1, col])
         lo0, hi0 = float(init.loc[0, col]), float(init.loc[1, col])
-        if lo > lo0 and hi < hi0:
+        if lo > lo0 or hi < hi0:
+            limits[col] = (lo if lo > lo0 else None, hi if hi < hi0 else None)
+    limits = _simplify(x, y, limits, max_dims)
+    stats_ = _box_stats(x, y, limits)
+    parts = []
+    for col, (lo, hi) in limits.items():
+        if lo is not None and hi is not None:
             parts.append(f"{_fmt(lo)} <= {col} <= {_fmt(hi)}")
-        elif lo > lo0:
+        elif lo is not None:
             parts.append(f"{col} >= {_fmt(lo)}")
-        elif hi < hi0:
+        else:
             parts.append(f"{col} <= {_fmt(hi)}")
-    row = traj.loc[i]
-    return {"region": " and ".join(parts), "coverage": float(row["coverage"]),
-            "density": float(row["density"]), "mass": float(row["mass"])}
+    return {"region": " and ".join(parts), **stats_}
+
+
+def _in_box(x: pd.DataFrame, limits: dict) -> np.ndarray:
+    inside = np.ones(len(x), bool)
+    for col, (lo, hi) in limits.items():
+        v = x[col].to_numpy(float)
+        if lo is not None:
+            inside &= v >= lo
+        if hi is not None:
+            inside &= v <= hi
+    return inside
+
+
+def _box_stats(x: pd.DataFrame, y: np.ndarray, limits: dict) -> dict:
+    inside = _in_box(x, limits)
+    k = int(inside.sum())
+    return {"coverage": float((y & inside).sum() / max(y.sum(), 1)),
+            "density": float((y & inside).sum() / k) if k else np.nan,
+            "mass": float(k / len(y))}
+
+
+def _f1(st: dict) -> float:
+    c, d = st["coverage"], st["density"]
+    return 0.0 if not (c + d) > 0 or not np.isfinite(d) else 2 * c * d / (c + d)
+
+
+def _simplify(x: pd.DataFrame, y: np.ndarray, limits: dict, max_dims: int) -> dict:
+    """Drop restricted dimensions one at a time, each time the one whose removal keeps the
+    best balance of coverage and density, until at most `max_dims` remain (a readable box)."""
+    limits = dict(limits)
+    while len(limits) > max_dims:
+        best = max(limits, key=lambda col: _f1(_box_stats(
+            x, y, {k: v for k, v in limits.items() if k != col})))
+        del limits[best]
+    return limits
 
 
 # --------------------------------------------------------------------------- the table
