@@ -125,3 +125,20 @@ def test_runner_writes_robustness_csv(tmp_path):
     again = rb.from_folder(out)
     assert list(again["comparison"]) == list(t["comparison"])
     assert np.allclose(again["share_sign_holds"], t["share_sign_holds"], equal_nan=True)
+
+
+def test_report_section_and_terminal_line(tmp_path):
+    from types import SimpleNamespace
+    from abm.report import _robustness_html
+    x, diff = _synthetic(60)
+    n = len(x)
+    points = pd.concat([pd.concat([pd.DataFrame({"point": range(n)}), x], axis=1),
+                        pd.DataFrame({"point": [n, n + 1]})], ignore_index=True)
+    diffs = pd.DataFrame({"arrangement": "icp_full", "point": range(n + 2),
+                          "metric": "cost_per_capita", "diff_mean": list(diff) + [-1.0, -1.0]})
+    rb.robustness_table(diffs, points, [n, n + 1], "fragmented").to_csv(tmp_path / rb.FILE,
+                                                                         index=False)
+    html = _robustness_html(SimpleNamespace(results_dir=tmp_path))
+    assert "Robustness of conclusions" in html and "not robust" in html and "a.x1 &gt;=" in html
+    assert _robustness_html(SimpleNamespace(results_dir=tmp_path / "none")) == ""
+    assert rb.summary_line(pd.read_csv(tmp_path / rb.FILE)).endswith("none")
