@@ -160,6 +160,7 @@ def cmd_run(args) -> int:
         bar.stop()
     if not args.quiet:
         print_summary(out)
+        print_robustness(out)
     print(f"results: {out}")
     return _report(out, missing_ok=True, static=args.static)
 
@@ -212,6 +213,15 @@ def _share(row) -> str:
         return f"{round(x, 2) + 0.0:.2f}"                 # never "-0.00"
     return f2(row["mean"]) + (f" ({f2(row['ci_low'])} to {f2(row['ci_high'])})"
                               if math.isfinite(row["ci_low"]) else "")
+
+
+def print_robustness(out: Path) -> None:
+    """One line naming the robust conclusions, when the run wrote robustness.csv."""
+    import pandas as pd
+    from abm.robustness import FILE, summary_line
+    path = Path(out) / FILE
+    if path.is_file():
+        print(summary_line(pd.read_csv(path)))
 
 
 def print_summary(out: Path, point: int = 0) -> None:

@@ -81,6 +81,11 @@ class Uncertainties(_Strict):
                                 description="lhs: points; sobol: base sample N (N*(D+2) points)")
     seed: int | None = Field(default=None, ge=0, description="sampling seed; default = experiment seed")
     parameters: dict[str, ParamRange] = Field(min_length=1, description="dotted name -> range")
+    defaults: int = Field(default=0, ge=0, le=1000,
+                          description="extra points at the default parameters (no sweep "
+                                      "changes), appended after the sampled points; the "
+                                      "robustness table (abm.robustness) takes the sign of "
+                                      "each comparison at the defaults from them")
 
     @model_validator(mode="after")
     def _design(self):
@@ -740,6 +745,9 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
     run.combine([t["key"] for t in base_tasks])
     summary.write_all(run.partial, exp, points, metas, baseline=baseline_of(exp),
                       risk_metas=risk_metas)
+    if exp.uncertainties is not None and exp.uncertainties.defaults:
+        from abm import robustness  # robustness.csv: how far each conclusion survives the sweep
+        robustness.write(run.partial, exp, points, metas, baseline=baseline_of(exp))
     store.write_networks(run.partial / "networks", graphs)
     finished = datetime.now(timezone.utc)
     manifest = {

@@ -26,16 +26,31 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _range(leaf: dict) -> str:
+    """The assumption register's plausible range, with its reason: `low-high (why)`; `×low-high`
+    for a multiplier on every entry of a mapping; empty when the leaf has none."""
+    if "range" in leaf:
+        text = f"{_fmt(leaf['range'][0])} to {_fmt(leaf['range'][1])}"
+    elif "range_scale" in leaf:
+        text = f"×{_fmt(leaf['range_scale'][0])} to ×{_fmt(leaf['range_scale'][1])} on every entry"
+    else:
+        return ""
+    why = str(leaf.get("range_why", "")).strip()
+    return f"{text} ({why})" if why else text
+
+
 def render() -> str:
-    """Markdown tables of every parameter (value, unit, source) and every arrangement's key terms."""
+    """Markdown tables of every parameter (value, unit, plausible range, source) and every arrangement's key terms."""
     lines = [BEGIN, "", "#### Parameters (`configs/parameters.yaml`)", ""]
     group = None
     for name, leaf in flatten(default_parameters()).items():
         g = name.split(".")[0]
         if g != group:
             group = g
-            lines += ["", f"**{g}**", "", "| parameter | value | unit | source | meaning |", "|---|---|---|---|---|"]
-        cells = [f"`{name}`", _fmt(leaf["value"]), str(leaf.get("unit", "")), str(leaf.get("source", "")),
+            lines += ["", f"**{g}**", "", "| parameter | value | unit | plausible range | source | meaning |",
+                      "|---|---|---|---|---|---|"]
+        cells = [f"`{name}`", _fmt(leaf["value"]), str(leaf.get("unit", "")), _range(leaf),
+                 str(leaf.get("source", "")),
                  str(leaf.get("description", ""))]
         lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
     lines += ["", "#### Arrangements (`configs/arrangements/*.yaml`)", "",

@@ -150,6 +150,92 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, dict]:
     return out
 
 
+# --------------------------------------------------------------------------- assumption register
+#: Keys a parameter leaf may carry besides `value`: its unit, source and meaning, hard bounds
+#: (`min`, `max`) and, for assumptions, the plausible range the robustness study sweeps:
+#: `range: [low, high]` for a number, or `range_scale: [low, high]` for a mapping of numbers
+#: (a multiplier applied to every entry, each capped at the leaf's bounds), with `range_why`.
+LEAF_KEYS = ("value", "unit", "source", "description", "min", "max", "range", "range_scale",
+             "range_why")
+
+
+def is_assumption(leaf: dict) -> bool:
+    """A leaf whose source says (in part) that it is an assumption."""
+    return "assumption" in str(leaf.get("source", "")).lower()
+
+
+def plausible_range(leaf: dict) -> tuple[float, float] | None:
+    """The leaf's `range` (or `range_scale`) as (low, high), or None when it has neither."""
+    rng = leaf.get("range", leaf.get("range_scale"))
+    return None if rng is None else (float(rng[0]), float(rng[1]))
+
+
+def register_problems(tree: dict | None = None) -> list[str]:
+    """Everything wrong with the assumption register, one line each (empty when sound): an
+    assumption without a range or a reason, a malformed range, a default outside its range, a
+    range outside the leaf's bounds (`min`/`max`, or 0-1 for shares and probabilities)."""
+    problems = []
+    for name, leaf in flatten(default_parameters() if tree is None else tree).items():
+        has = "range" in leaf or "range_scale" in leaf
+        if not has:
+            if is_assumption(leaf):
+                problems.append(f"{name}: assumption without a range")
+            continue
+        if "range" in leaf and "range_scale" in leaf:
+            problems.append(f"{name}: give range or range_scale, not both")
+            continue
+        if not str(leaf.get("range_why", "")).strip():
+            problems.append(f"{name}: range without a one-line range_why")
+        rng = leaf.get("range", leaf.get("range_scale"))
+        if (not isinstance(rng, list) or len(rng) != 2
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                           and math.isfinite(x) for x in rng) or not rng[0] < rng[1]):
+            problems.append(f"{name}: range must be [low, high] numbers with low < high, got {rng!r}")
+            continue
+        lo, hi = _bounds(leaf)
+        value = leaf["value"]
+        if "range_scale" in leaf:
+            if not isinstance(value, dict):
+                problems.append(f"{name}: range_scale is for mappings of numbers; use range")
+            elif not (0 < rng[0] <= 1 <= rng[1]):
+                problems.append(f"{name}: range_scale {rng} must be positive and contain 1 (the default)")
+            continue
+        if isinstance(value, (dict, list)) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(f"{name}: range is for a number; use range_scale for a mapping")
+            continue
+        if not rng[0] <= value <= rng[1]:
+            problems.append(f"{name}: default {value} outside its range {rng}")
+        if (lo is not None and rng[0] < lo) or (hi is not None and rng[1] > hi):
+            problems.append(f"{name}: range {rng} outside the bounds {lo} to {hi}")
+    return problems
+
+
+def assumption_register(tree: dict | None = None) -> list[dict]:
+    """One row per leaf with a plausible range: name, value, unit, low, high, kind (`range` or
+    `range_scale`), why, and whether its source calls it an assumption."""
+    rows = []
+    for name, leaf in flatten(default_parameters() if tree is None else tree).items():
+        rng = plausible_range(leaf)
+        if rng is None:
+            continue
+        rows.append({"name": name, "value": leaf["value"], "unit": leaf.get("unit", ""),
+                     "low": rng[0], "high": rng[1],
+                     "kind": "range_scale" if "range_scale" in leaf else "range",
+                     "why": leaf.get("range_why", ""), "assumption": is_assumption(leaf)})
+    return rows
+
+
+def scaled_value(leaf: dict, scale: float) -> dict:
+    """A mapping leaf's value with every entry multiplied by `scale`, capped at its bounds."""
+    lo, hi = _bounds(leaf)
+    out = {}
+    for k, x in leaf["value"].items():
+        y = x * scale
+        y = y if lo is None else max(lo, y)
+        out[k] = y if hi is None else min(hi, y)
+    return out
+
+
 def values(tree: dict) -> dict:
     """Strip units and sources: a nested dict of plain values for the model to read."""
     out = {}

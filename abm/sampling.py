@@ -28,7 +28,8 @@ def _rounded(parameters: dict[str, Any], names: list[str], row) -> dict[str, Any
 
 
 def sample_points(uncertainties, seed: int) -> list[dict[str, Any]]:
-    """Expand an `Uncertainties` spec into sweep points; no spec means one point with no changes."""
+    """Expand an `Uncertainties` spec into sweep points; no spec means one point with no changes.
+    With `defaults: k`, k points with no changes (the defaults) follow the sampled ones."""
     if uncertainties is None:
         return [{}]
     params = uncertainties.parameters
@@ -36,7 +37,8 @@ def sample_points(uncertainties, seed: int) -> list[dict[str, Any]]:
     sample_seed = seed if uncertainties.seed is None else uncertainties.seed
     if uncertainties.method == "grid":
         axes = [params[n].grid_values() for n in names]
-        return [dict(zip(names, combo)) for combo in itertools.product(*axes)]
+        return ([dict(zip(names, combo)) for combo in itertools.product(*axes)]
+                + [{} for _ in range(_defaults(uncertainties))])
     problem = salib_problem(params)
     if uncertainties.method == "lhs":
         from SALib.sample import latin
@@ -45,4 +47,14 @@ def sample_points(uncertainties, seed: int) -> list[dict[str, Any]]:
         from SALib.sample import sobol
         rows = sobol.sample(problem, uncertainties.samples, calc_second_order=False,
                             seed=sample_seed)
-    return [_rounded(params, names, row) for row in np.asarray(rows)]
+    return ([_rounded(params, names, row) for row in np.asarray(rows)]
+            + [{} for _ in range(_defaults(uncertainties))])
+
+
+def _defaults(uncertainties) -> int:
+    return int(getattr(uncertainties, "defaults", 0) or 0) if uncertainties is not None else 0
+
+
+def sampled_count(uncertainties, n_points: int) -> int:
+    """Points that come from the design (the rest are `defaults` points at the defaults)."""
+    return n_points - _defaults(uncertainties)

@@ -211,6 +211,8 @@ def write_all(folder: Path, exp: "Experiment", points: list[dict], metas: list[d
     if exp.uncertainties is not None:
         pd.DataFrame([{"point": i, **p} for i, p in enumerate(points)]).to_csv(
             folder / "points.csv", index=False)
-    sens = sensitivity(finals, exp, len(points))
+    from abm.sampling import sampled_count
+    n_sampled = sampled_count(exp.uncertainties, len(points))
+    sens = sensitivity(finals[finals["point"] < n_sampled], exp, n_sampled)
     if sens is not None:
         sens.to_csv(folder / "sensitivity.csv", index=False)

@@ -572,7 +572,51 @@ def _sensitivity_section(data: ReportData, figs: _Figs) -> str:
         parts.append(_empty(f"No Sobol indices: {why}."))
     else:
         parts.append(figs.render(s))
+    parts.append(_robustness_html(data))
     return "\n".join(p for p in parts if p)
+
+
+def _robustness_html(data: ReportData) -> str:
+    """Robustness of conclusions (robustness.csv, abm.robustness): each comparison with the share
+    of the assumption space in which its sign at the defaults holds, and where it fails, the
+    region responsible (PRIM)."""
+    from abm.robustness import FILE, ROBUST_SHARE, from_folder
+    path = Path(data.results_dir) / FILE
+    try:  # results stored before robustness.csv existed: rebuilt from summary.csv and points.csv
+        t = pd.read_csv(path) if path.is_file() else from_folder(data.results_dir)
+    except (OSError, ValueError, KeyError):
+        t = None
+    if t is None or t.empty:
+        return ""
+    sign_word = {1.0: "higher", -1.0: "lower", 0.0: "no difference"}
+    rows = []
+    for r in t.itertuples(index=False):
+        share = f"{r.share_sign_holds:.0%}" if _finite(r.share_sign_holds) else "-"
+        verdict = "robust" if bool(r.robust) else "not robust"
+        region = "" if not isinstance(r.region, str) else r.region
+        if region:
+            region += (f" (coverage {r.region_coverage:.0%}, density {r.region_density:.0%})"
+                       if _finite(r.region_coverage) else "")
+        d = (f"{r.default_diff:.3g} ({r.default_ci_low:.3g} to {r.default_ci_high:.3g})"
+             if _finite(r.default_ci_low) else (f"{r.default_diff:.3g}" if _finite(r.default_diff) else "-"))
+        rows.append(f"<tr><td>{esc(r.arrangement)}</td><td>{esc(r.metric)}</td>"
+                    f"<td>{esc(sign_word.get(float(r.sign_at_default), '-') if _finite(r.sign_at_default) else '-')}"
+                    f"</td><td>{esc(d)}</td><td>{esc(share)} of {int(r.n)}</td><td>{esc(verdict)}</td>"
+                    f"<td>{esc(region or (r.note if isinstance(r.note, str) else ''))}</td></tr>")
+    n_robust = int(t["robust"].astype(bool).sum())
+    return (f"<h3>Robustness of conclusions</h3><p>For each arrangement against "
+            f"<code>{esc(t['baseline'].iloc[0])}</code>: the sign of the paired difference at the "
+            f"default parameters (mean over the points at the defaults, with its 95% interval) and "
+            f"the share of the sampled assumption space (each assumption over its plausible range "
+            f"in configs/parameters.yaml) in which that sign holds. {n_robust} of {len(t)} "
+            f"conclusions are robust (sign holds in at least {ROBUST_SHARE:.0%} of points); where "
+            f"one is not, the region is the box PRIM finds where the sign fails (Friedman &amp; "
+            f"Fisher 1999). With one replicate per point, a small difference also fails by "
+            f"noise.</p>"
+            "<table><thead><tr><th>arrangement</th><th>metric</th><th>sign at defaults</th>"
+            "<th>difference at defaults</th><th>sign holds</th><th>verdict</th>"
+            "<th>region where it fails</th></tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>")
 
 
 def render_html(data: ReportData) -> tuple[str, list[F.Figure]]:
