@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 run: venv
-	$(VENV)/bin/abm run
+	$(VENV)/bin/abm run --overwrite
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \

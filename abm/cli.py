@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=_positive, help="worker processes (default: all cores)")
     run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     run.add_argument("--resume", metavar="DIR", help="continue the interrupted run with this --out")
+    run.add_argument("--overwrite", action="store_true", help="replace finished results already in --out")
     run.add_argument("--quiet", action="store_true", help="no progress bar or tables")
     run.add_argument("--static", metavar="DIR", help="also write PNG and SVG of every report figure here")
     run.set_defaults(func=cmd_run)
@@ -155,7 +156,7 @@ def cmd_run(args) -> int:
     try:
         out = run_experiment(args.experiment, out=args.out, engine=engine,
                              workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                             cli_overrides=cli, progress=progress, log=log)
+                             cli_overrides=cli, progress=progress, log=log, overwrite=args.overwrite)
     finally:
         bar.stop()
     if not args.quiet:

@@ -671,7 +671,8 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
                    workers: int | None = None, *, scheduler: str | None = None,
                    resume: str | Path | None = None, cli_overrides: dict | None = None,
                    progress: Callable[[int, int], None] | None = None,
-                   log: Callable[[str], None] | None = None, model: str = DEFAULT_MODEL) -> Path:
+                   log: Callable[[str], None] | None = None, model: str = DEFAULT_MODEL,
+                   overwrite: bool = False) -> Path:
     """Run an experiment (file, mapping or Experiment) and return the output directory.
 
     With `resume`, continue the interrupted run whose --out was that directory, skipping stored
@@ -704,7 +705,8 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
     if run is None:
         target = Path(out) if out is not None else Path("reports") / exp.name
         run = store.RunStore.create(target, exp.model_dump(mode="json"), fp, source=file,
-                                    source_sha256=_file_sha(file), started=started.isoformat())
+                                    source_sha256=_file_sha(file), started=started.isoformat(),
+                                    overwrite=overwrite)
     else:
         run.check_fingerprint(fp)
     done = run.stored_keys()
@@ -730,6 +732,7 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
         run.discard()
         raise exc.with_file(file) from None
     except BaseException as exc:
+        run.unlock()
         stored = len(run.stored_keys())
         if stored == 0:  # nothing to resume (e.g. no scheduler): leave no directory behind
             run.discard()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,6 +42,32 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
+LOCK_FILE = "LOCK"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def live_lock(partial: Path) -> dict | None:
+    """The lock of a run still writing into `partial` (PID and host), or None if there is none or its
+    process on this host has gone (a stale lock)."""
+    f = partial / LOCK_FILE
+    try:
+        info = json.loads(f.read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("host") == socket.gethostname() and not _alive(int(info.get("pid", -1))):
+        return None
+    return info
+
+
 class RunStore:
     """The temporary directory of one run (fresh or resumed)."""
 
@@ -51,9 +79,25 @@ class RunStore:
     def started(self) -> str | None:
         return self.info.get("started")
 
+    def lock(self) -> None:
+        """Claim the run for this process; refuse if another live run holds it."""
+        held = live_lock(self.partial)
+        if held is not None and not (held.get("pid") == os.getpid() and held.get("host") == socket.gethostname()):
+            raise ConfigError(f"another run is writing this output (PID {held.get('pid')} on {held.get('host')}, "
+                              f"since {held.get('since')})", field="--out", value=str(self.target),
+                              allowed="another --out, or wait for that run to finish")
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        _atomic_write(self.partial / LOCK_FILE, json.dumps(info).encode())
+
+    def unlock(self) -> None:
+        try:
+            (self.partial / LOCK_FILE).unlink()
+        except FileNotFoundError:
+            pass
+
     @classmethod
     def create(cls, target: Path, config: dict, fingerprint: str, *, source: str,
-               source_sha256: str | None, started: str) -> "RunStore":
+               source_sha256: str | None, started: str, overwrite: bool = False) -> "RunStore":
         target = Path(target).resolve()
         if target.exists() and not (target / "manifest.json").is_file() and (
                 not target.is_dir() or any(target.iterdir())):
@@ -61,14 +105,24 @@ class RunStore:
                               value=str(target), allowed="a new path, an empty folder or earlier results")
         partial = partial_dir(target)
         if partial.exists():
+            held = live_lock(partial)
+            if held is not None:
+                raise ConfigError(f"another run is writing this output (PID {held.get('pid')} on "
+                                  f"{held.get('host')}, since {held.get('since')})", field="--out",
+                                  value=str(target), allowed="another --out, or wait for that run to finish")
             raise ConfigError("an interrupted run is stored for this output", field="--out",
                               value=str(target),
                               allowed=f"'abm run --resume {target}' or delete {partial}")
+        if (target / "manifest.json").is_file() and not overwrite:
+            raise ConfigError("finished results are already stored here", field="--out", value=str(target),
+                              allowed="another --out, or --overwrite to replace them")
         info = {"config": config, "config_sha256": fingerprint, "source": source,
                 "source_sha256": source_sha256, "started": started, "target": str(target)}
         (partial / "parts").mkdir(parents=True)
         _atomic_write(partial / RUN_FILE, json.dumps(info, indent=1).encode())
-        return cls(target, partial, info)
+        store = cls(target, partial, info)
+        store.lock()
+        return store
 
     def stored_config(self) -> dict:
         return self.info["config"]
@@ -122,6 +176,7 @@ class RunStore:
         _atomic_write(self.partial / "manifest.json", json.dumps(manifest, indent=2).encode())
         shutil.rmtree(self.parts)
         (self.partial / RUN_FILE).unlink()
+        self.unlock()
         old = None
         if self.target.exists():
             old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
@@ -150,7 +205,9 @@ def locate_resume(path: str | Path) -> RunStore:
         raise ConfigError("no interrupted run found", field="--resume", value=str(path),
                           allowed="the --out directory of an interrupted 'abm run'")
     info = json.loads(info_file.read_text())
-    return RunStore(Path(info["target"]), partial, info)
+    run = RunStore(Path(info["target"]), partial, info)
+    run.lock()
+    return run
 
 
 def write_networks(folder: Path, graphs: dict) -> None:

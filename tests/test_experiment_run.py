@@ -134,10 +134,13 @@ def test_resume_needs_an_interrupted_run(tmp_path):
         run_experiment(None, resume=out, model=FAKE)
 
 
-def test_rerun_replaces_results_but_never_a_foreign_folder(tmp_path):
+def test_rerun_replaces_results_only_with_overwrite_and_never_a_foreign_folder(tmp_path):
     out = _run(tmp_path / "o")
     (out / "stale.txt").write_text("x")
-    _run(tmp_path / "o", config={**CONFIG, "replications": 2})
+    with pytest.raises(ConfigError, match="finished results are already stored"):
+        _run(tmp_path / "o", config={**CONFIG, "replications": 2})
+    assert (out / "stale.txt").exists()                       # nothing touched without --overwrite
+    _run(tmp_path / "o", config={**CONFIG, "replications": 2}, overwrite=True)
     assert not (out / "stale.txt").exists()
     assert json.loads((out / "manifest.json").read_text())["config"]["replications"] == 2
     foreign = tmp_path / "mine"
@@ -241,3 +244,26 @@ def _sleepy(spec):
     import time as _time
     _time.sleep(spec["sleep"])
     return {"key": spec["key"]}
+
+
+def test_a_live_run_locks_its_output(tmp_path):
+    """A second run into the folder of a live one is refused, naming the live run's PID and host; a
+    lock left by a process that has gone does not block."""
+    import os
+    import socket
+    from abm import store
+    target = (tmp_path / "o").resolve()
+    run = store.RunStore.create(target, {}, "fp", source="x", source_sha256=None, started="now")
+    lock = json.loads((run.partial / store.LOCK_FILE).read_text())
+    assert lock["pid"] == os.getpid() and lock["host"] == socket.gethostname()
+    # pretend the live run is another process on this host (our parent is alive)
+    (run.partial / store.LOCK_FILE).write_text(json.dumps({**lock, "pid": os.getppid()}))
+    with pytest.raises(ConfigError, match=f"another run is writing this output \\(PID {os.getppid()}"):
+        store.RunStore.create(target, {}, "fp", source="x", source_sha256=None, started="now")
+    with pytest.raises(ConfigError, match="another run is writing"):
+        store.locate_resume(target)
+    # a dead PID is a stale lock: the folder is an interrupted run that can be resumed
+    (run.partial / store.LOCK_FILE).write_text(json.dumps({**lock, "pid": 2 ** 22 + 12345}))
+    with pytest.raises(ConfigError, match="interrupted run"):
+        store.RunStore.create(target, {}, "fp", source="x", source_sha256=None, started="now")
+    assert store.locate_resume(target).partial == run.partial
