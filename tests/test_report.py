@@ -456,3 +456,23 @@ def test_no_risk_sources_says_so(tmp_path):
     out = write_synthetic_results(tmp_path / "none", arrangements=ARRS, risk_sources=False)
     sec = _risk_text(build_report(out).read_text(encoding="utf-8"))
     assert "No risk sources were declared" in sec and "Tail risk" in sec
+
+
+def test_headline_findings_never_name_a_winner_the_intervals_do_not_separate():
+    import pandas as pd
+    from abm.report import _findings_html
+    from abm.report import _figures as F
+
+    class D:
+        baseline = "fragmented"
+        label = staticmethod(lambda a: a)
+    m = "cost_per_capita"
+    assert m in F.FOREST_METRICS
+    tied = pd.DataFrame([
+        {"arrangement": "fragmented", "metric": m, "mean": 1360.0, "ci_low": 1350.0, "ci_high": 1370.0},
+        {"arrangement": "icp_full", "metric": m, "mean": 1359.0, "ci_low": 1349.0, "ci_high": 1369.0}])
+    html = _findings_html(D(), tied)
+    assert "no arrangement is clearly lowest" in html and "was lowest under" not in html
+    clear = tied.assign(mean=[1360.0, 1300.0], ci_low=[1350.0, 1290.0], ci_high=[1370.0, 1310.0])
+    html = _findings_html(D(), clear)
+    assert "was lowest under icp_full" in html and "separated from every other arrangement" in html

@@ -264,14 +264,28 @@ def _findings_html(data: ReportData, table: pd.DataFrame) -> str:
         if len(sub) < 2:
             continue
         unit = metric_unit(m)
-        best = sub.loc[sub["mean"].idxmax() if info[3] > 0 else sub["mean"].idxmin()]
+        ordered = sub.sort_values("mean", ascending=info[3] < 0)
+        best = ordered.iloc[0]
         word = "highest" if info[3] > 0 else "lowest"
         a = str(best["arrangement"])
+        # never name a winner the intervals do not separate: every arrangement whose 95% interval
+        # overlaps the best one's (or has none) is tied with it
+        tied = [r for _, r in ordered.iloc[1:].iterrows()
+                if not (pd.notna(best.get("ci_low")) and pd.notna(best.get("ci_high"))
+                        and pd.notna(r.get("ci_low")) and pd.notna(r.get("ci_high")))
+                or (r["ci_low"] <= best["ci_high"] and best["ci_low"] <= r["ci_high"])]
+        if tied:
+            names = ", ".join(esc(data.label(str(r["arrangement"]))) for r in tied)
+            s = (f"<b>{esc(metric_label(m))}</b>: no arrangement is clearly {word}; "
+                 f"{esc(data.label(a))} ({format_value(best['mean'], unit)}) is not separated from {names} "
+                 "(their 95% intervals overlap)")
+            items.append(f"<li>{s}.</li>")
+            continue
         s = (f"<b>{esc(metric_label(m))}</b> was {word} under {esc(data.label(a))}: "
              f"{format_value(best['mean'], unit)}")
         if pd.notna(best.get("ci_low")) and pd.notna(best.get("ci_high")):
             s += (f" (95% CI {format_value(best['ci_low'], unit)} to "
-                  f"{format_value(best['ci_high'], unit)})")
+                  f"{format_value(best['ci_high'], unit)}; separated from every other arrangement)")
         base = data.baseline
         if base is not None and a != base and pd.notna(best.get("diff_mean")):
             s += (f", {format_value(best['diff_mean'], unit, signed=True)} against "
