@@ -270,6 +270,9 @@ def _resolve_economy(value: str, base: Path, file: str) -> str:
                       allowed=_HELP["economy"])
 
 
+MAX_RUNS = 100_000   # a larger study is almost certainly a typo (1e9 replications would fill the disk)
+
+
 def _semantic_checks(exp: Experiment, file: str) -> None:
     if not exp.arrangements:
         raise ConfigError("empty arrangement list", file=file, field="arrangements",
@@ -284,6 +287,17 @@ def _semantic_checks(exp: Experiment, file: str) -> None:
             raise ConfigError("shock starts after the horizon", file=file,
                               field=f"shocks[{i}].month", value=shock.month,
                               allowed=f"a month from 1 to {exp.months} (months)")
+        if not _number(shock.size) or not -1 < shock.size <= 5:      # as the model checks it
+            raise ConfigError("shock size must be a finite relative change above -1", file=file,
+                              field=f"shocks[{i}].size", value=shock.size, allowed="a number in (-1, 5]")
+        if shock.kind == "quality_fall" and not 0 <= shock.size <= 1:
+            raise ConfigError("a quality fall is a drop in quality", file=file, field=f"shocks[{i}].size",
+                              value=shock.size, allowed="0 to 1")
+    runs = exp.replications * len(exp.arrangements)
+    if runs > MAX_RUNS:
+        raise ConfigError(f"{runs:,} runs (replications x arrangements) before any sweep", file=file,
+                          field="replications", value=exp.replications,
+                          allowed=f"at most {MAX_RUNS // len(exp.arrangements):,} with {len(exp.arrangements)} arrangements")
     _check_risk_sources(exp.risk_sources, file)
 
 

@@ -45,3 +45,24 @@ def test_an_economy_total_that_disagrees_with_its_lists_is_refused(tmp_path):
     # an explicit override of the total rescales the lists instead (benchmarks at other sizes)
     eco = load_economy(None, {"population.total": 637000})
     assert sum(p["list_size"] for p in eco["practices"]["list"]) == pytest.approx(637000, rel=0.001)
+
+
+@pytest.mark.parametrize("shock,match", [
+    ({"kind": "demand_surge", "month": 1, "size": float("nan")}, "shock size"),
+    ({"kind": "demand_surge", "month": 1, "size": 1e6}, "shock size"),
+    ({"kind": "quality_fall", "month": 1, "size": 2.0}, "quality fall"),
+])
+def test_validate_refuses_the_shocks_the_model_refuses(tmp_path, shock, match):
+    from abm.experiment import load_experiment
+    cfg = {"name": "x", "economy": "default", "arrangements": ["fragmented"], "replications": 1, "seed": 1,
+           "months": 12, "shocks": [shock]}
+    with pytest.raises(ConfigError, match=match):
+        load_experiment(cfg)
+
+
+def test_absurd_replications_are_refused_before_running():
+    from abm.experiment import load_experiment
+    cfg = {"name": "x", "economy": "default", "arrangements": ["fragmented"], "replications": 10 ** 9,
+           "seed": 1, "months": 12}
+    with pytest.raises(ConfigError, match="runs"):
+        load_experiment(cfg)
