@@ -277,3 +277,17 @@ def test_alliance_rules_council_party_setup_cost_and_practice_members():
     assert len(gp.network.members()) == len(plain.network.members()) - 0 + len(gp.practices)
     assert gp.metrics["integrated_handoff_share"] > 1.5 * plain.metrics["integrated_handoff_share"] > 0
     assert gp.metrics["money_balance_error"] < 1.0
+
+
+def test_cash_the_centre_lends_is_visible_in_finance_parquet(tmp_path):
+    import pyarrow.parquet as pq
+    from abm import run_experiment
+    cfg = {"name": "loans", "economy": "default", "arrangements": ["fragmented"], "replications": 1, "seed": 1,
+           "months": 24, "population_scale": 0.01,
+           "shocks": [{"kind": "efficiency_shortfall", "month": 2, "size": 0.08}]}
+    out = run_experiment(cfg, out=tmp_path / "o", workers=1)
+    fin = pq.read_table(out / "finance.parquet").to_pandas()
+    dgft = fin[fin["org_id"] == "dgft"]
+    assert {"cash_support", "loans", "legal_form", "oversight"} <= set(fin.columns)
+    assert dgft["loans"].iloc[-1] > 0 and dgft["legal_form"].iloc[0] == "nhs_trust"
+    assert dgft["cash_support"].sum() == pytest.approx(dgft["loans"].iloc[-1], rel=1e-9)
