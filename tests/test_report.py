@@ -476,3 +476,14 @@ def test_headline_findings_never_name_a_winner_the_intervals_do_not_separate():
     clear = tied.assign(mean=[1360.0, 1300.0], ci_low=[1350.0, 1290.0], ci_high=[1370.0, 1310.0])
     html = _findings_html(D(), clear)
     assert "was lowest under icp_full" in html and "separated from every other arrangement" in html
+
+
+def test_small_sobol_designs_carry_a_warning():
+    import pandas as pd
+    from abm.report import _sobol_caveat
+
+    class D:
+        sensitivity = pd.DataFrame({"ST_conf": [1.5, 2.0, 0.9]})
+    assert "Read these Sobol indices with care" in _sobol_caveat(D(), {"method": "sobol", "samples": 2})
+    D.sensitivity = pd.DataFrame({"ST_conf": [0.05, 0.04]})
+    assert _sobol_caveat(D(), {"method": "sobol", "samples": 256}) == ""

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
@@ -585,9 +586,31 @@ def _sensitivity_section(data: ReportData, figs: _Figs) -> str:
                "stored with these results")
         parts.append(_empty(f"No Sobol indices: {why}."))
     else:
+        parts.append(_sobol_caveat(data, unc))
         parts.append(figs.render(s))
     parts.append(_robustness_html(data))
     return "\n".join(p for p in parts if p)
+
+
+SOBOL_MIN_SAMPLES = 64     # below this many base samples Sobol estimates are mostly noise
+
+
+def _sobol_caveat(data: ReportData, unc: dict) -> str:
+    """A warning when a Sobol design is too small for its indices to mean much."""
+    n = unc.get("samples")
+    sens = data.sensitivity
+    conf = float(np.nanmedian(sens["ST_conf"])) if sens is not None and "ST_conf" in sens and len(sens) else float("nan")
+    small = isinstance(n, (int, float)) and n < SOBOL_MIN_SAMPLES
+    wide = np.isfinite(conf) and conf > 0.3
+    if not (small or wide):
+        return ""
+    why = []
+    if small:
+        why.append(f"the design has {int(n)} base samples (at least {SOBOL_MIN_SAMPLES} are needed for stable estimates)")
+    if wide:
+        why.append(f"the median 95% interval of the total indices is ±{conf:.2f}")
+    return ('<p class="note"><b>Read these Sobol indices with care:</b> ' + "; ".join(why)
+            + ". Indices outside 0–1 or with wide intervals are sampling noise, not findings.</p>")
 
 
 def _robustness_html(data: ReportData) -> str:
