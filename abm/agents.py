@@ -207,6 +207,9 @@ class Commissioner(Organisation):
                 m.results.event(t, "terminated for quality", o.org_id, contract=c.cid)
                 self.terminate_for_quality(c, t)
 
+    def _successor_id(self, o: Organisation) -> str:
+        return f"{o.org_id}~{sum(1 for x in self.model.orgs if x.successor_of is not None) + 2}"
+
     def terminate_for_quality(self, c, t: int) -> None:
         """The commissioner ends the failing contract (or subcontract) and re-procures its services from a
         new provider of the market's quality (NHS England ICP Q&A §22: termination of the contract, a
@@ -225,8 +228,7 @@ class Commissioner(Organisation):
         if set(services) >= set(mine) or o.side == "practice":
             o.fail(t, reason="quality", successor_quality=q_new)
             return
-        k = sum(1 for x in m.orgs if x.successor_of is not None) + 2
-        new_id = f"{o.org_id}~{k}"
+        new_id = self._successor_id(o)
         new = m.add_organisation(new_id, o.kind, f"{o.name} (new provider)", o.nhs_body, 1.0, q_new, o.vat_recovers,
                                  like=o, role=net.role(o.org_id), services=services)
         new.successor_of = o.org_id
@@ -299,8 +301,7 @@ class Commissioner(Organisation):
         net = m.network
         if not m.care.services_of(o.org_id):
             return
-        k = sum(1 for x in m.orgs if x.successor_of is not None) + 2
-        new_id = f"{o.org_id}~{k}"
+        new_id = self._successor_id(o)
         q = o.quality0 if quality is None else quality        # staff transfer (TUPE) vs a new provider
         succ = m.add_organisation(new_id, o.kind, f"{o.name} (successor)", o.nhs_body, 1.0, q,
                                   o.vat_recovers, like=o, role=net.role(o.org_id))
@@ -346,7 +347,6 @@ class GPPractice(Organisation):
         self.returned = False
         self.notice_month: int | None = None
         self.income_before = 0.0            # yearly income in the year before integrating
-        self.expected_list = float(list_size)
 
     def decide_participation(self, autonomy: float, u_salaried: float) -> None:
         """Pick the mode with the best utility: income gain, trust in the lead, cost to autonomy."""
@@ -357,7 +357,6 @@ class GPPractice(Organisation):
         trust = m.p["trust"]["initial"]
         gain = {"outside": 0.0, "partial": terms["integration_fee_per_head"] / cap, "full": terms["full_uplift"]}
         self.autonomy = float(autonomy)
-        self.expected_list = self.list_size
         best, best_u = "outside", 0.0
         for mode in terms["allowed"]:
             util = (pp["income_weight"] * gain[mode] + pp["trust_weight"] * (trust - 0.5) * self.INVOLVEMENT[mode]

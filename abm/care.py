@@ -167,8 +167,7 @@ class Care:
             mask = np.ones((self.n_places, len(provs)), bool)
             for p_, own in enumerate(self.place_own):
                 if own is not None:
-                    row = np.array([o in own or o.split("~")[0] in own or o.split("~")[0] not in self.shared
-                                    for o, _ in provs], bool)
+                    row = np.array([self.available(o, p_) for o, _ in provs], bool)
                     mask[p_] = row if row.any() else True
             self.routing[s] = {"idx": idx, "share": base, "resp": resp, "mask": mask,
                                "practice_share": shares.get("practice", 0.0)}

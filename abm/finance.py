@@ -61,6 +61,7 @@ class Finance:
         self.paid_ytd: dict[str, float] = {}
         self._practice_need0 = None
         self._practice_key = None
+        self._places_of: dict[str, list[int] | None] = {}
         self.settled_ytd: dict[str, float] = {}
         self.pool_ytd: dict[str, float] = {}
         self.pool_rate = 0.0
@@ -348,11 +349,15 @@ class Finance:
         return None if not qs or len(qs) == len(places) else qs
 
     def contract_places(self, c: Contract) -> list[int] | None:
-        if not c.places:
+        """The place indices a contract pays for (None: every place), parsed once per places string."""
+        key = c.places
+        if not key:
             return None
-        pos = {pl["id"]: q for q, pl in enumerate(self.model.eco["places"])}
-        qs = [pos[x] for x in c.places.split(",")]
-        return None if len(qs) == len(pos) else qs
+        if key not in self._places_of:
+            pos = {pl["id"]: q for q, pl in enumerate(self.model.eco["places"])}
+            qs = [pos[x] for x in key.split(",")]
+            self._places_of[key] = None if len(qs) == len(pos) else qs
+        return self._places_of[key]
 
     # ------------------------------------------------------------------ procurement
     def procurement_cost(self, value: float) -> float:

@@ -13,27 +13,26 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class OrgKind:
     """A kind of organisation. `side`: funder, commissioner, provider or practice (who it is in the
-    money flows); `party`: the finance.parquet party it reports under unless it leads."""
+    money flows); `party`: the finance.parquet party it reports under unless its role says otherwise."""
     name: str
     side: str
     agent: str                 # agent class in abm.agents
     party: str
-    delivers_care: bool
 
 
 ORG_KINDS: dict[str, OrgKind] = {k.name: k for k in (
-    OrgKind("funder", "funder", "Funder", "funder", False),
-    OrgKind("commissioner", "commissioner", "Commissioner", "commissioner", False),
-    OrgKind("local_authority", "commissioner", "LocalAuthority", "commissioner", False),
-    OrgKind("acute", "provider", "Provider", "providers", True),
-    OrgKind("community", "provider", "Provider", "providers", True),
-    OrgKind("mental_health", "provider", "Provider", "providers", True),
-    OrgKind("social_care", "provider", "Provider", "providers", True),
-    OrgKind("voluntary", "provider", "Provider", "providers", True),
-    OrgKind("private", "provider", "Provider", "providers", True),
-    OrgKind("gp_federation", "provider", "Provider", "providers", True),
-    OrgKind("prime_contractor", "provider", "Provider", "providers", False),
-    OrgKind("gp_practice", "practice", "GPPractice", "gp_practices", True),
+    OrgKind("funder", "funder", "Funder", "funder"),
+    OrgKind("commissioner", "commissioner", "Commissioner", "commissioner"),
+    OrgKind("local_authority", "commissioner", "LocalAuthority", "commissioner"),
+    OrgKind("acute", "provider", "Provider", "providers"),
+    OrgKind("community", "provider", "Provider", "providers"),
+    OrgKind("mental_health", "provider", "Provider", "providers"),
+    OrgKind("social_care", "provider", "Provider", "providers"),
+    OrgKind("voluntary", "provider", "Provider", "providers"),
+    OrgKind("private", "provider", "Provider", "providers"),
+    OrgKind("gp_federation", "provider", "Provider", "providers"),
+    OrgKind("prime_contractor", "provider", "Provider", "providers"),
+    OrgKind("gp_practice", "practice", "GPPractice", "gp_practices"),
 )}
 
 

@@ -493,7 +493,7 @@ class ContractingModel(mesa.Model):
         """The finance.parquet party of an organisation: funder, commissioner, lead, providers, gp_practices."""
         if org.side == "commissioner":
             return "commissioner"
-        return PARTY_OF_ROLE.get(self.network.role(org.org_id), "providers")
+        return PARTY_OF_ROLE.get(self.network.role(org.org_id), org.info.party)
 
     def place_sizes(self) -> list[float]:
         """Registered people per place (from practices' lists)."""

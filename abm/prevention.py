@@ -56,14 +56,13 @@ class Prevention:
             standing *= 0.5
         return base * standing
 
-    def horizon(self, holder, c, t: int) -> float:
-        """Years the holder counts on: what remains of the term plus, with the chance of renewal, one more
+    @staticmethod
+    def horizon(c, t: int, renewal: float) -> float:
+        """Years a decider counts on: what remains of the term plus, with the chance of renewal, one more
         term."""
         if c.end is None:
             return 10.0
-        remaining = (c.end - t) / 12.0
-        term = (c.end - c.start) / 12.0
-        return remaining + self.renewal_chance(holder) * term
+        return (c.end - t) / 12.0 + renewal * (c.end - c.start) / 12.0
 
     # ------------------------------------------------------------------ the yearly decision
     def decide(self, t: int) -> None:
@@ -85,7 +84,8 @@ class Prevention:
             if c.status == "active":
                 h = m.holder
                 mission = pv["nhs_mission_weight"] if h.form.public else 0.0
-                budget = pv["budget_share"] * c.value * self.incentive(self.horizon(h, c, t), self.kept_share(h), mission)
+                budget = pv["budget_share"] * c.value * self.incentive(self.horizon(c, t, self.renewal_chance(h)),
+                                                                   self.kept_share(h), mission)
                 payers = [(h.idx, budget)]
         elif who == "alliance":
             members = m.network.members()
@@ -93,9 +93,7 @@ class Prevention:
             agree = all(c.trust >= al["unanimity_trust"] for c in members) if al["unanimity"] else True
             self.alliance_agreed = agree
             if members and agree:
-                c0 = members[0]
-                remaining = ((c0.end - t) / 12.0 + pv["renewal_probability"] * (c0.end - c0.start) / 12.0
-                             if c0.end is not None else 10.0)
+                remaining = self.horizon(members[0], t, pv["renewal_probability"])
                 total = sum(m.org_by_id[c.payee].expected_income for c in members)
                 budget = pv["budget_share"] * total * self.incentive(remaining, al["pool_fraction"])
                 # the commissioner funds its risk share; members the rest, in proportion to their budgets
