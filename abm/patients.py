@@ -156,6 +156,7 @@ class Population:
         # contact history: the rolling 12-month window and the continuity sums kept up to date
         self.contacts = ContactWindow(n_slots)
         self.registrations = 0                        # bumped whenever anyone's practice changes
+        self.year = 0                                 # years simulated (the secular trend's clock)
         self.prev_live = np.empty(0, np.int64)        # rows ever reached by prevention (sorted)
         self.present = np.empty(0, bool)
         self._append(total, rng)
@@ -267,6 +268,7 @@ class Population:
         """Ageing, deaths replaced by registrations in the same row, condition onset, practice moves, growth."""
         p = self.params["population"]
         n = self.n
+        self.year += 1
         self.age += 1.0
         if extra_ageing > 0:  # demographic shock: a share of people move up a band
             up = rng.random(n) < extra_ageing
@@ -332,13 +334,16 @@ class Population:
         frailty_sum = np.bincount(cell, weights=here, minlength=63).reshape(7, 9)
         counts = np.bincount(self.band, weights=self.present if vacant else None, minlength=7)
         self.coef: dict[str, np.ndarray] = {}
+        # the national rise in emergency admissions beyond age and conditions, compounding yearly
+        self.trend = {"emergency": (1.0 + d["emergency_secular_growth"]) ** self.year}
         for key in DEMAND:
             table = np.float32(d["ltc_multiplier"][key]) ** np.arange(9, dtype=np.float32)
             sums = (frailty_sum * table).sum(axis=1)
             mean = np.where(counts > 0, sums / np.maximum(counts, 1), 1.0)
             coef = (np.asarray(d[key], np.float64)[:, None] * table[None, :] / mean[:, None]).astype(np.float32)
             self.coef[key] = coef
-            self.rate[key] = coef.ravel()[cell] * here
+            trend = self.trend.get(key, 1.0)
+            self.rate[key] = (coef.ravel()[cell] * here) if trend == 1.0 else coef.ravel()[cell] * here * np.float32(trend)
         self.levels = {}                                # byte levels, computed when first needed this year
         self.slow_lo = {}                               # screening levels at other factors, this year
         self.ref_health = self._reference_health()
@@ -385,7 +390,9 @@ class Population:
     def service_cost_tables(self, unit_cost: dict, digital_share: float, transitions: dict) -> dict[str, np.ndarray]:
         """Expected yearly cost of one person in each (band, conditions) cell, by service, from this year's
         rates at unit cost (individual frailty left out: it averages to one and no formula sees it).
-        Discharge-led community and social care follow emergency admissions."""
+        Discharge-led community and social care follow emergency admissions. The secular trend in rates
+        is left out: the weights of capitation carry need by age and conditions, not a national rise in
+        use at every age, which falls on whoever bears activity risk."""
         c = {k: v.astype(np.float64).ravel() for k, v in self.coef.items()}
         band = np.repeat(np.arange(7), 9)
         em = c["emergency"]

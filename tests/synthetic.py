@@ -31,7 +31,7 @@ N_PRACTICES = 6
 
 
 def synthetic_network(arrangement: str) -> nx.MultiDiGraph:
-    """A tiny contract network with the node and edge attributes of INTERFACE.md."""
+    """A tiny contract network with the node and edge attributes of docs/interface.md."""
     g = nx.MultiDiGraph()
 
     def org(i, kind, role, label, budget, nhs=True):

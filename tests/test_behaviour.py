@@ -1,5 +1,5 @@
 """Directional tests: each mechanism moves what it should, by a clear margin, over several seeds
-(issue 3; DOMAIN.md §2 and §5)."""
+(issue 3; NHS England ICP contract documents, 2018-19, and the evidence in docs/references.md)."""
 from __future__ import annotations
 
 import collections

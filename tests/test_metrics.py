@@ -1,4 +1,4 @@
-"""Metric definitions on hand-computed cases (DOMAIN.md §4) and on model state."""
+"""Metric definitions on hand-computed cases and on model state."""
 from __future__ import annotations
 
 import numpy as np

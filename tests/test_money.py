@@ -1,4 +1,4 @@
-"""Money: conservation to the penny, and who bears which risk (DOMAIN.md §1, last column; §4)."""
+"""Money: conservation to the penny, and who bears which risk."""
 from __future__ import annotations
 
 import collections
@@ -123,7 +123,7 @@ def test_transaction_costs_include_procurement_of_new_contracts(run_model):
 
 def test_capitation_holder_absorbs_activity_growth_tariff_commissioner_does():
     """Under capitation the holder, not the commissioner, absorbs activity growth; under tariff the
-    commissioner does (seeds/001: ICP bears activity risk; commissioner population risk)."""
+    commissioner does (Health Service Journal on the ICP contract, about 2019: the ICP bears activity risk, the commissioner population risk)."""
     out = {}
     for arr in ("fragmented", "prime_provider"):
         base = ContractingModel(arr, rng=6, population_scale=0.03, **NO_FAIL).run(24)

@@ -1,4 +1,4 @@
-"""Contract-network structure per arrangement (DOMAIN.md §1; seeds 001-004)."""
+"""Contract-network structure per arrangement (NHS England, Draft ICP Contract and its consultation, 2018-19; King's Fund on alliances)."""
 from __future__ import annotations
 
 import pytest
@@ -45,7 +45,7 @@ def test_fragmented_one_contract_per_provider_and_practice():
         gms = [e for e in edges(m, kind="gms_pms") if e[1] == pr.org_id]
         assert len(gms) == 1 and gms[0][0] == ccg and gms[0][2]["status"] == "active"
     assert not edges(m, kind="subcontract") and not edges(m, kind="alliance")
-    # the acute trust is paid by tariff, community and mental health by block (DOMAIN.md §1)
+    # the acute trust is paid by tariff, community and mental health by block
     pay = {v: d["payment"] for u, v, d in edges(m, kind="standard")}
     assert pay["dgft"] == "tariff" and pay["dchs"] == "block" and pay["bcpft"] == "block"
 
@@ -119,7 +119,7 @@ def test_icp_full_suspends_gms_of_fully_integrated_practices():
 
 
 def test_single_holder_collapses_commissioners_provider_contracts():
-    """Bedfordshire MSK: 20 contracts became 1 (HSJ, DOMAIN.md §3)."""
+    """Bedfordshire MSK: 20 contracts became 1 (Health Service Journal)."""
     def non_gp(m):  # contracts for services other than core general practice (extended access stays out)
         return [e for e in m.contracts.out_edges(m.ccg.org_id, data=True)
                 if e[2]["kind"] not in ("gms_pms", "allocation") and e[2]["status"] == "active"

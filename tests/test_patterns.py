@@ -8,7 +8,7 @@ from abm import ContractingModel
 
 def test_alliance_spreads_losses_more_evenly_than_a_prime_contract():
     """Alliance risk sharing spreads losses across members more evenly than a prime contract, where
-    the integrator carries them (seeds/004_a2d2e77c5fc17e8f.txt: alliance partners share risk and reward;
+    the integrator carries them (NHS England IPC programme, About contracting for integrated care: alliance partners share risk and reward;
     prime contractor manages providers through subcontracts). Measured by loss_gini after a demand surge."""
     def gini(arr):
         return np.mean([ContractingModel(arr, rng=s, population_scale=0.03, failure__threshold=-100,
@@ -20,7 +20,7 @@ def test_alliance_spreads_losses_more_evenly_than_a_prime_contract():
 
 
 def test_ucp_like_llp_prime_contractor_collapses_within_its_term():
-    """Cambridgeshire & Peterborough UCP (NAO investigation; PAC 2016-17; DOMAIN.md §3): an LLP prime
+    """Cambridgeshire & Peterborough UCP (NAO investigation; PAC 2016-17): an LLP prime
     contractor on a 5-year contract bid below the maximum (£726m of £752m, 0.965), unable to recover VAT
     on contracted-out services, collapsed inside its term. An NHS prime provider on the same terms keeps
     VAT recovery and survives."""
