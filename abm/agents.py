@@ -39,6 +39,7 @@ class Organisation(mesa.Agent):
         self.idx = idx                      # account index in the ledger and row in per-organisation arrays
         self.cost_ratio = float(cost_ratio)  # unit cost relative to the average (efficiency)
         self.quality = float(quality)
+        self.pressure = 0.0                     # last year's demand beyond staffed capacity (share)
         self.quality0 = float(quality)
         self.failed = False
         self.failed_month: int | None = None
@@ -127,17 +128,20 @@ class Organisation(mesa.Agent):
         m.refresh_structure()
 
     def year_review(self) -> bool:
-        """Year end: a provider in deficit cuts costs (at a quality cost); quality drifts with finances and
-        reverts towards its starting level. Returns whether unit costs changed."""
-        if self.failed or self.side in ("funder", "commissioner"):
-            return False
-        ov = self.model.p["oversight"]
+        """Year end: a provider in deficit cuts costs (at a quality cost); quality drifts with finances
+        (resources), falls with staff pressure (new demand beyond staffed capacity: referrals and emergencies
+        above plan) and reverts towards its starting level. Returns whether unit costs changed."""
+        if self.failed or self.side in ("funder", "commissioner") or self.outside_network:
+            return False            # another system's provider: its quality is not made by our flows
+        m = self.model
+        ov = m.p["oversight"]
         rate = self.last_surplus / max(abs(self.last_income), 1.0)
         changed = False
         if rate < 0 and self.side != "practice":
             self.cost_ratio = max(0.85, self.cost_ratio + ov["recovery_rate"] * rate)
             changed = True
-        self.quality = float(np.clip(self.quality + ov["quality_drift"] * rate
+        self.pressure = m.care.pressure(self.idx)
+        self.quality = float(np.clip(self.quality + ov["quality_drift"] * rate - ov["quality_pressure"] * self.pressure
                                      + ov["quality_reversion"] * (self.quality0 - self.quality), 0, 1))
         return changed
 
@@ -157,14 +161,37 @@ class Commissioner(Organisation):
         super().__init__(*args, **kwargs)
         self.strikes: dict[str, int] = {}   # contract id -> consecutive years failing quality review
 
+    def permission_refused(self, oid: str) -> str | None:
+        """Why the commissioner would refuse (or withdraw) permission to subcontract a provider, or None:
+        its quality is below the bar; it lacks capacity (in intensive financial support, or last year's
+        demand beyond its staffed capacity above the bar); or the holder's VAT position would leave more
+        irrecoverable VAT on the price than the commissioner tolerates (a holder that is not an NHS body
+        loses VAT recovery on contracted-out services: NAO on UnitingCare, 2016)."""
+        m = self.model
+        o = m.org_by_id.get(oid)
+        if o is None or o.side != "provider":
+            return None
+        ov = m.p["oversight"]
+        if o.quality < ov["permission_quality"]:
+            return "quality"
+        if o.oversight == "intensive" or o.pressure > ov["permission_pressure"]:
+            return "capacity"
+        spec = m.holder or m.holder_spec()
+        if spec is not None and m.finance.vat_rate(spec) > ov["permission_vat_share"]:
+            return "VAT"
+        return None
+
     def permits_subcontract(self, oid: str) -> bool:
-        """Permission to subcontract a provider: refused below the quality bar."""
-        o = self.model.org_by_id.get(oid)
-        return o is None or o.quality >= self.model.p["oversight"]["permission_quality"]
+        """Permission to subcontract a provider (at award, and at each yearly review)."""
+        why = self.permission_refused(oid)
+        if why is not None and self.model.month == 0:
+            self.model.results.event(0, f"subcontract permission refused ({why})", oid)
+        return why is None
 
     def review_permissions(self, t: int) -> None:
-        """Year end: where subcontracting needs permission, a subcontractor whose quality has fallen below
-        the bar loses it: its subcontract ends, the commissioner contracts it directly, and the holder's
+        """Year end: where subcontracting needs permission, a subcontractor that no longer meets it (quality
+        below the bar, or without the capacity: in intensive financial support, or last year's demand well
+        beyond its staffed capacity) loses it: its subcontract ends, the commissioner contracts it directly, and the holder's
         population payment no longer covers those services."""
         m = self.model
         net = m.network
@@ -173,9 +200,10 @@ class Commissioner(Organisation):
             return
         for c in net.query(payer=h.org_id, kind="subcontract"):
             o = m.org_by_id[c.payee]
-            if o.failed or o.side == "practice" or self.permits_subcontract(o.org_id):
+            why = None if o.failed or o.side == "practice" else self.permission_refused(o.org_id)
+            if why is None:
                 continue
-            m.results.event(t, "subcontract permission withdrawn", o.org_id, contract=c.cid)
+            m.results.event(t, f"subcontract permission withdrawn ({why})", o.org_id, contract=c.cid)
             net.terminate(c, t)
             current = c.value / max(c.price_factor, 1e-9)
             for new in m.finance.direct_contracts(o, c.services, current, t):
@@ -278,6 +306,9 @@ class Commissioner(Organisation):
             payee = m.org_by_id[c.payee]
             if payee.side == "practice":
                 payee.back_to_gms(t)
+                continue
+            if c.kind == "non_contract":    # another system's provider: the commissioners pay for its activity
+                m.finance.direct_contracts(payee, c.services, c.value, t, kind="non_contract")
                 continue
             if not c.info.under_holder or c.info.employment:
                 continue

@@ -60,6 +60,7 @@ class Care:
         self.backlog = np.zeros((n_orgs, len(SERVICES)))
         self.units = np.zeros((n_orgs, len(SERVICES)))
         self.capacity = np.zeros((n_orgs, len(SERVICES)))
+        self.load = np.zeros((n_orgs, 2))      # this year's demand and capacity, at unit cost (staff pressure)
         self.extra_cost = np.zeros(n_orgs)
         self.shares: dict[str, np.ndarray] = {}
         self.needs: dict = {}
@@ -77,6 +78,7 @@ class Care:
         `services` only, when given)."""
         n = len(self.model.orgs)
         self.capacity = np.vstack([self.capacity, self.capacity[like.idx]])
+        self.load = np.vstack([self.load, np.zeros((1, 2))])
         self.backlog = np.vstack([self.backlog, self.backlog[like.idx]])
         if services is None:
             self.backlog[like.idx] = 0
@@ -133,13 +135,22 @@ class Care:
     def services_of(self, oid: str) -> list[str]:
         return [s for s, sh in self.service_providers.items() if oid in sh]
 
-    def plan_capacity(self, exp_units: np.ndarray, uplift: float) -> None:
-        """Monthly capacity: expected activity with headroom, growing with the real-terms uplift; another
-        system's providers have room for more of the patients who choose them."""
-        self.capacity = exp_units * self.p["costs"]["capacity_headroom"] / 12.0 * uplift
+    def plan_capacity(self, exp_units: np.ndarray) -> None:
+        """Monthly capacity: planned activity (a year late) with headroom. The real-terms uplift pays for
+        real cost growth (it raises prices and fixed costs), not for more capacity than planned, so demand
+        that grows faster than planned presses on staff. Another system's providers have room for more of
+        the patients who choose them."""
+        self.capacity = exp_units * self.p["costs"]["capacity_headroom"] / 12.0
+        self.load[:] = 0.0
         outside = [o.idx for o in self.model.orgs if o.outside_network]
         if outside:
             self.capacity[outside] *= self.p["choice"]["outside_capacity_multiple"]
+
+    def pressure(self, idx: int) -> float:
+        """This year's new demand beyond staffed capacity, as a share of capacity (0 when within it):
+        referrals and emergencies above what the provider planned and staffed for, at unit cost."""
+        demand, cap = self.load[idx]
+        return max(demand / cap - 1.0, 0.0) if cap > 0 else 0.0
 
     def refresh(self) -> None:
         """Recompute what depends on the contract network (after any change to it)."""
@@ -418,9 +429,12 @@ class Care:
 
         # capacity: elective and outpatient wait; emergency overflow costs more
         wait_frac = {}
+        cost = m.finance.unit_cost
         for s in CHOICE_SERVICES:
             col = S[s]
             demand_ = units[:, col] + self.backlog[:, col]
+            self.load[:, 0] += units[:, col] * cost[col]     # new demand (a waiting list is its result)
+            self.load[:, 1] += self.capacity[:, col] * cost[col]
             served = np.minimum(demand_, self.capacity[:, col])
             self.backlog[:, col] = demand_ - served
             if units_place is not None:                 # who was served, by place, in proportion
@@ -429,6 +443,8 @@ class Care:
             units[:, col] = served
             wait_frac[s] = np.divide(self.backlog[:, col], demand_, out=np.zeros(n_orgs), where=demand_ > 0)
         col = S["emergency"]
+        self.load[:, 0] += units[:, col] * cost[col]
+        self.load[:, 1] += self.capacity[:, col] * cost[col]
         over = np.maximum(units[:, col] - self.capacity[:, col], 0)
         extra_cost += over * (p["costs"]["overflow_cost_ratio"] - 1) * m.finance.var_unit[:, col]
 

@@ -67,7 +67,7 @@ class Finance:
         self.pool_rate = 0.0
 
     # ------------------------------------------------------------------ baseline
-    def expected_units(self, by_place: bool = False) -> np.ndarray:
+    def expected_units(self, by_place: bool = False, surge: bool = True) -> np.ndarray:
         """Expected yearly activity [organisation, service] of the people registered now, at the rates of
         this year and each provider's share of each service ([place, organisation, service] by place:
         each place's people at the providers they use)."""
@@ -75,13 +75,13 @@ class Finance:
         care = m.care
         P = care.n_places
         if P == 1:
-            e = self._expected_units(None, 0)
+            e = self._expected_units(None, 0, surge)
             return e[None] if by_place else e
         place = care.person_place()
-        per = np.stack([self._expected_units(place == q, q) for q in range(P)])
+        per = np.stack([self._expected_units(place == q, q, surge) for q in range(P)])
         return per if by_place else per.sum(axis=0)
 
-    def _expected_units(self, people: np.ndarray | None, q: int) -> np.ndarray:
+    def _expected_units(self, people: np.ndarray | None, q: int, surge: bool = True) -> np.ndarray:
         m, p = self.model, self.p
         pop = m.pop
         n_orgs = len(m.orgs)
@@ -90,7 +90,9 @@ class Finance:
         tariff_resp = 1 + p["payment_response"]["tariff_activity"]
         status_quo = m.arr["standard_payment"]
         rate = pop.rate if people is None else {k: v * people for k, v in pop.rate.items()}
-        em_rate = rate["emergency"]
+        # emergencies are planned from the population's current risk (health and prevention included), as
+        # a trust plans from the admissions it sees, not from rates of a healthier or sicker population
+        em_rate = rate["emergency"] * pop.health_multiplier() * (1.0 - pop.prevention_effect())
         band = pop.band
         disc_comm = float((em_rate * np.asarray(tr["discharge_to_community"])[band]).sum()) * tr["community_contacts_per_discharge"]
         disc_sc = float((em_rate * np.asarray(tr["discharge_to_social_care"])[band]).sum()) * tr["social_care_weeks_per_discharge"]
@@ -105,6 +107,11 @@ class Finance:
         }
         practice_idx = np.array([pr.idx for pr in m.practices])
         gp_by_practice = np.bincount(pop.practice, weights=rate["gp_contacts"], minlength=len(m.practices))
+        if surge:           # plans see a demand surge under way (the baseline spend does not)
+            for s in total:
+                if total[s] is not None:
+                    total[s] *= 1.0 + m.shock_level("demand_surge", m.month, (s,))
+            gp_by_practice = gp_by_practice * (1.0 + m.shock_level("demand_surge", m.month, ("gp_f2f", "gp_digital")))
         exp_units = np.zeros((n_orgs, len(SERVICES)))
         for s in m.care.service_providers:
             for oid, sh in m.care.place_shares(s, q).items():
@@ -132,10 +139,10 @@ class Finance:
         unit = p["costs"]["unit_cost"]
         price = {s: unit[s] * p["tariff"]["price_to_cost"] for s in SERVICES}
         status_quo = m.arr["standard_payment"]
-        exp_units = self.expected_units()
+        exp_units = self.expected_units(surge=False)
         self.exp_units = exp_units          # this year's planning basis (last year's estimate: a lag)
         self.exp_units0 = exp_units.copy()  # at the start
-        self._estimate = exp_units          # the estimate made at the latest year start
+        self._estimate = self.expected_units()  # the estimate made at the latest year start (for next year)
         self.activity = np.ones(n_orgs)     # planned activity (at cost) relative to the start, per organisation
         self.uplift = 1.0
         fixed_share = p["costs"]["fixed_cost_share"]
@@ -174,7 +181,7 @@ class Finance:
         if m.care.n_places == 1:
             self.spend_place = [self.spend]
         else:
-            per = self.expected_units(by_place=True)
+            per = self.expected_units(by_place=True, surge=False)
             self.spend_place = [{o.org_id: {s: float(per[q, o.idx, S[s]] * price_arr[S[s]]) for s in SERVICES
                                             if per[q, o.idx, S[s]] > 0} for o in m.orgs if o.side != "practice"}
                                 for q in range(m.care.n_places)]
@@ -308,9 +315,10 @@ class Finance:
             c.per_capita = c.value / (m.pop.size if qs is None else float(sum(sizes[q] for q in qs)))
             m.org_by_id[oid].expected_income = c.value
 
-    def direct_contracts(self, org, services, value: float, t: int) -> list[Contract]:
-        """Standard contracts from each payer that commissions `services` for the places `org` serves,
-        together worth `value` a year (split in proportion to current spend), routed to `org`."""
+    def direct_contracts(self, org, services, value: float, t: int, kind: str = "standard") -> list[Contract]:
+        """Standard contracts (or non-contract activity at tariff, for another system's provider) from each
+        payer that commissions `services` for the places `org` serves, together worth `value` a year (split
+        in proportion to current spend), routed to `org`."""
         m = self.model
         places = m.eco["places"]
         comm_of = m.eco["commissioned_by"]["value"]
@@ -329,12 +337,13 @@ class Finance:
                     d["places"].add(q)
         total = sum(d["spend"] for d in split.values()) or 1.0
         out = []
-        pay = m.arr["standard_payment"].get(org.kind, "block")
+        pay = "tariff" if kind == "non_contract" else m.arr["standard_payment"].get(org.kind, "block")
+        prefix = "nca2" if kind == "non_contract" else "std2"
         for payer, d in split.items():
             if d["spend"] <= 0 and len(split) > 1:
                 continue
             qs = sorted(d["places"])
-            c = m.network.add(Contract(cid=f"std2:{payer}:{org.org_id}:{t}", kind="standard", payment=pay, payer=payer,
+            c = m.network.add(Contract(cid=f"{prefix}:{payer}:{org.org_id}:{t}", kind=kind, payment=pay, payer=payer,
                                        payee=org.org_id, value=value * d["spend"] / total, start=t,
                                        services=d["services"],
                                        places=",".join(places[q]["id"] for q in qs) if len(places) > 1 else ""))

@@ -124,9 +124,9 @@ def contract_values(m) -> None:
 
 
 def capacity(m) -> None:
-    """Yearly (first month): providers' capacity from expected activity, headroom and the uplift."""
+    """Yearly (first month): providers' capacity from planned activity and headroom."""
     if _year_start(m):
-        m.care.plan_capacity(m.finance.exp_units, m.finance.uplift)
+        m.care.plan_capacity(m.finance.exp_units)
 
 
 def settlement_year_start(m) -> None:
@@ -418,7 +418,7 @@ class ContractingModel(mesa.Model):
         # baseline expectations: current spend, costs and capacity
         self.finance = Finance(self)
         self.finance.set_baseline()
-        self.care.plan_capacity(self.finance.exp_units, 1.0)
+        self.care.plan_capacity(self.finance.exp_units)
         # GP participation decisions, then the contract network
         rng = self.stream("behaviour", 0)
         mean = p["participation"]["autonomy_mean"]
@@ -433,7 +433,7 @@ class ContractingModel(mesa.Model):
                       {pr.org_id: pr.mode for pr in self.practices}, {pr.org_id: pr.salaried for pr in self.practices},
                       float(self.pop.size), {pr.org_id: pr.list_size for pr in self.practices},
                       permits=self.ccg.permits_subcontract, cost_floor=self.finance.cost_floor,
-                      holder_vat=self.finance.vat_rate(self._holder_spec()) if self.arr["holder"] else 0.0,
+                      holder_vat=self.finance.vat_rate(self.holder_spec()) if self.arr["holder"] else 0.0,
                       spend_place=self.finance.spend_place, place_population=self.place_sizes())
         self.refresh_structure()
         self.finance.open_reserves()
@@ -445,9 +445,10 @@ class ContractingModel(mesa.Model):
         for pr in self.practices:
             pr.income_before = p["funding"]["gp_capitation"] * pr.list_size
 
-    def _holder_spec(self) -> Organisation:
+    def holder_spec(self) -> Organisation | None:
+        """The organisation the arrangement names as holder (before or after it is appointed)."""
         h = self.arr["holder"]
-        return self.org_by_id[h["org"] or h["new"]["id"]]
+        return self.org_by_id[h["org"] or h["new"]["id"]] if h else None
 
     def _new_agent(self, oid, kind, name, nhs_body, cost_ratio, quality, vat_recovers, **kw) -> Organisation:
         agent = agent_class(kind)(self, oid, kind, name, nhs_body, len(self.orgs), cost_ratio=cost_ratio,

@@ -295,7 +295,7 @@ def test_permission_is_withdrawn_when_a_subcontractors_quality_falls():
     before = value(m)
     base.run(12)
     m.run(12)
-    assert any(e["event"] == "subcontract permission withdrawn" and e["org"] == "bcpft" for e in m.events)
+    assert any(e["event"] == "subcontract permission withdrawn (quality)" and e["org"] == "bcpft" for e in m.events)
     assert m.network["sub:bcpft"].status == "terminated"
     assert m.network.funding("mental_health", "bcpft").kind == "standard"
     assert value(m) < before and value(m) < value(base)          # out of the ICP's budget
@@ -311,6 +311,74 @@ def test_icp_subcontracting_needs_permission():
     assert ok.network.route[("mental_health", "bcpft")].startswith("sub:")
     v = lambda m: m.network[m.network.holder_contracts[0]].value
     assert v(refused) < v(ok)
+
+
+def test_permission_is_refused_where_the_holders_vat_position_would_leak_vat():
+    """The UnitingCare lesson (NAO 2016): an LLP holder cannot recover VAT on contracted-out services.
+    A commissioner that must permit each subcontract refuses them where the leakage passes its tolerance,
+    so the providers stay on direct contracts and no VAT leaks; an NHS holder (prime provider) is not
+    refused on VAT; a commissioner that tolerates the leakage permits the LLP's subcontracts."""
+    kw = dict(rng=1, population_scale=0.02, arrangement__subcontract_permission=True, **NO_FAIL)
+    llp = ContractingModel("prime_contractor", **kw)
+    tolerant = ContractingModel("prime_contractor", oversight__permission_vat_share=0.05, **kw)
+    nhs = ContractingModel("prime_provider", **kw)
+    refused = lambda m: {e["org"] for e in m.events if e["event"] == "subcontract permission refused (VAT)"}
+    assert {"dgft", "dchs", "bcpft"} <= refused(llp) and not refused(nhs) and not refused(tolerant)
+    assert not llp.network.query(kind="subcontract") and tolerant.network.query(kind="subcontract")
+    assert nhs.network.query(kind="subcontract")
+    assert llp.network.funding("emergency", "dgft").kind == "standard"
+    for m in (llp, tolerant):
+        m.run(12)
+    assert llp.results.cum["vat"] == 0 < tolerant.results.cum["vat"]
+
+
+def _surge(service, size=0.3, month=13):
+    return [{"kind": "demand_surge", "month": month, "size": size, "service": service}]
+
+
+def test_staff_pressure_lowers_quality_and_plans_catch_up():
+    """Demand beyond staffed capacity (a sustained 20% rise in emergencies at the acute trust) presses on
+    staff and quality falls; with `quality_pressure` 0 it does not fall from pressure. Capacity follows
+    planned activity a year late, so the pressure eases once plans see the surge."""
+    kw = dict(rng=2, population_scale=0.03, **NO_FAIL)
+    base = ContractingModel("fragmented", **kw)
+    hit = ContractingModel("fragmented", shocks=_surge("emergency", 0.2), **kw)
+    flat = ContractingModel("fragmented", shocks=_surge("emergency", 0.2), oversight__quality_pressure=0.0, **kw)
+    pressure = []
+    for _ in range(4):
+        for m in (base, hit, flat):
+            m.run(12)
+        pressure.append(hit.org_by_id["dgft"].pressure)
+    assert base.org_by_id["dgft"].pressure == 0.0
+    assert pressure[1] > 0.03                      # the first year of the surge: beyond staffed capacity
+    assert pressure[3] < 0.5 * pressure[1]         # plans made during the surge restore capacity
+    q = lambda m: m.org_by_id["dgft"].quality
+    assert q(hit) < q(flat) - 0.01 and abs(q(flat) - q(base)) < abs(q(hit) - q(base))
+
+
+def test_permission_is_withdrawn_from_a_subcontractor_without_capacity():
+    """Under the ICP a subcontractor whose new demand runs well beyond its staffed capacity for a year (a
+    30% rise in elective and outpatient referrals) loses permission: the commissioner contracts it
+    directly, outside the ICP's budget."""
+    kw = dict(rng=1, population_scale=0.05, **NO_FAIL)
+    hit = ContractingModel("icp_full", shocks=_surge(["elective", "outpatient"]), **kw).run(24)
+    base = ContractingModel("icp_full", **kw).run(24)
+    gone = {e["org"] for e in hit.events if e["event"] == "subcontract permission withdrawn (capacity)"}
+    assert gone and not any("permission" in e["event"] for e in base.events)
+    for oid in gone:
+        assert hit.network.funding("elective", oid).kind == "standard"
+
+
+def test_another_systems_provider_is_paid_by_the_commissioner_after_the_holder_fails():
+    """Out-of-area activity does not stop when a holder fails: the commissioner pays for it again, and the
+    outside provider's quality is not made by this economy's money."""
+    m = ContractingModel("prime_contractor", rng=1, population_scale=0.03,
+                         arrangement__contract__value_factor=0.85).run(36)
+    assert m.org_by_id["prime"].failed
+    live = [c for c in m.network.query(payee="ooa") if c.status == "active"]
+    assert live and all(c.kind == "non_contract" and c.payer == "ccg" for c in live)
+    assert m.org_by_id["ooa"].quality == m.org_by_id["ooa"].quality0
+    assert m.org_by_id["ooa"].last_income > 0
 
 
 # ---------------------------------------------------------------- 8. financial failure

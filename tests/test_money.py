@@ -68,8 +68,10 @@ def test_demand_surge_spread_by_alliance_shares():
 
 @pytest.mark.parametrize("arr", ["prime_contractor", "prime_provider"])
 def test_demand_surge_split_between_prime_and_subcontractors(arr):
+    """The prime bears most of a surge; the commissioner side only the part outside the prime's scope (the
+    council's social care, whose block follows planned activity, and so the surge, a year late)."""
     s = shock_incidence(arr)
-    assert s["lead"] > 0.5 and s["commissioner"] < 0.05
+    assert s["lead"] > 0.5 and s["commissioner"] < 0.1
 
 
 def test_pass_through_moves_risk_from_prime_to_subcontractors():
