@@ -13,18 +13,18 @@ from .patients import dense
 
 # Hospital length of stay by age band (days), for the bed-day share of people with long-term conditions.
 LOS_BY_BAND = np.array([1.5, 1.5, 2.5, 4.0, 5.5, 7.5, 9.5])
-SOURCE_LOS = "HES Admitted Patient Care 2019/20, mean length of stay by age (rounded)"
+SOURCE_LOS = "HES Admitted Patient Care 2019/20, mean length of stay by age (rounded) [ref: nhsd-hospital-apc]"
 
 TARGETS = [
     # metric, low, high, source
-    ("emergency_admissions_per_1000", 90.0, 110.0, "~90-105 per 1,000 a year (NAO, Reducing emergency admissions, 2018; Health Foundation)"),
-    ("cost_per_capita", 1000.0, 1500.0, "Dudley ICP stage £360m of services / 318,492 people = £1,130 (HSJ vanguard dashboard; healthcareleadernews.com, Dudley vanguard launches first procurement), plus adult social care"),
-    ("gp_contacts_per_person", 4.6, 5.8, "~5.2 GP consultations per person a year (NHS Digital, Appointments in General Practice)"),
-    ("outpatient_per_person", 1.4, 2.0, "~1.7 outpatient attendances per person a year (NHS Digital, Hospital Outpatient Activity)"),
-    ("ltc_share_of_population", 0.24, 0.36, "about 29% of people have a long-term condition (DH, Long-term conditions compendium, 3rd edition, 2012)"),
-    ("ltc_share_of_gp_contacts", 0.40, 0.60, "people with long-term conditions use about 50% of GP appointments (DH 2012)"),
-    ("ltc_share_of_bed_days", 0.60, 0.80, "people with long-term conditions use about 70% of bed days (DH 2012)"),
-    ("top20_share_of_admissions", 0.50, 0.75, "the top 20% by risk account for ~62% of emergency admissions (Health Service Journal)"),
+    ("emergency_admissions_per_1000", 90.0, 110.0, "~90-105 per 1,000 a year (NAO, Reducing emergency admissions, 2018; Health Foundation) [ref: nao-emergency-2018; hf-emergency-2018]"),
+    ("cost_per_capita", 1000.0, 1500.0, "Dudley ICP stage £360m of services / 318,492 people = £1,130 (HSJ vanguard dashboard; healthcareleadernews.com, Dudley vanguard launches first procurement), plus adult social care [ref: hsj-vanguard-dudley; hln-dudley-procurement]"),
+    ("gp_contacts_per_person", 4.6, 5.8, "~5.2 GP consultations per person a year (NHS Digital, Appointments in General Practice) [ref: nhsd-appointments]"),
+    ("outpatient_per_person", 1.4, 2.0, "~1.7 outpatient attendances per person a year (NHS Digital, Hospital Outpatient Activity) [ref: nhsd-hospital-outpatient]"),
+    ("ltc_share_of_population", 0.24, 0.36, "about 29% of people have a long-term condition (DH, Long-term conditions compendium, 3rd edition, 2012) [ref: dh-ltc-2012]"),
+    ("ltc_share_of_gp_contacts", 0.40, 0.60, "people with long-term conditions use about 50% of GP appointments (DH 2012) [ref: dh-ltc-2012]"),
+    ("ltc_share_of_bed_days", 0.60, 0.80, "people with long-term conditions use about 70% of bed days (DH 2012) [ref: dh-ltc-2012]"),
+    ("top20_share_of_admissions", 0.50, 0.75, "the top 20% by risk account for ~62% of emergency admissions (Health Service Journal) [ref: hsj-top20]"),
 ]
 
 # trends over a 10-year run (log-linear slope of yearly means); a known gap is reported, not hidden
@@ -32,7 +32,7 @@ TRENDS = [
     ("emergency_admissions_growth_per_year", 0.012, 0.036,
      "England's emergency admissions rose 42% from 2006/07 to 2017/18 while the population rose 9%, "
      "about 2.4% a year per head (Health Foundation, Emergency hospital admissions in England: which may "
-     "be avoidable and how?, 2018); the band, half to one and a half times that, is an assumption"),
+     "be avoidable and how?, 2018); the band, half to one and a half times that, is an assumption [ref: hf-emergency-2018]"),
 ]
 
 KNOWN_GAPS: dict[str, str] = {}

@@ -30,7 +30,8 @@ OLDEST = 100  # an open top band ("95+") is spread over 95..OLDEST-1 (all of it 
 
 PUBLICATION = ("NHS Digital, Patients Registered at a GP Practice ({month}), {file} "
                "(Open Government Licence v3.0), "
-               "https://digital.nhs.uk/data-and-information/publications/statistical/patients-registered-at-a-gp-practice")
+               "https://digital.nhs.uk/data-and-information/publications/statistical/patients-registered-at-a-gp-practice "
+               "[ref: nhsd-gp-registrations]")
 
 # England's age structure in the model's seven bands, for practices without their own (no age file).
 NATIONAL_AGE_SHARE = [0.054, 0.154, 0.348, 0.258, 0.099, 0.062, 0.025]
@@ -40,30 +41,35 @@ NATIONAL_AGE_SOURCE = (
     "populationandmigration/populationestimates/bulletins/populationandhouseholdestimatesenglandandwales/"
     "census2021; five-year bands summed into the model's seven, 15-19 split 3/5 to 5-17 and 2/5 to "
     "18-44 (ages spread evenly within a band); rounded to 0.1 percentage point (65+: 18.6%, as published); "
-    "residents, not registered patients")
+    "residents, not registered patients [ref: ons-census-2021]")
 LTC_MEAN = [0.025, 0.07, 0.17, 0.47, 0.95, 1.40, 1.85]
 LTC_SOURCE = ("as the default economy: DH, Long-term conditions compendium of information, third edition, "
               "2012, https://www.gov.uk/government/publications/long-term-conditions-compendium-of-"
               "information-third-edition (29% of people with at least one long-term condition; "
-              "multimorbidity rising with age)")
+              "multimorbidity rising with age) [ref: dh-ltc-2012]")
 AGE_SPLIT_NOTE = ("five-year bands summed into the model's seven; 15_19 split 3/5 to 5-17 and 2/5 to 18-44 "
                   "(ages spread evenly within a band); MALE and FEMALE rows added")
 
 # national money per head, to size each place (indicative: the model sets money from activity)
 CORE_PER_HEAD = 1732.0
 PRIMARY_PER_HEAD = 180.0
-ALLOCATION_SOURCE = ("House of Commons Library, research briefing CBP-10031 on ICB allocations 2024/25, 2024, "
-                     "https://commonslibrary.parliament.uk/research-briefings/cbp-10031/ (core services "
-                     "£1,732 and primary medical care £180 per registered patient, England 2024/25)")
+ALLOCATION_SOURCE = ("£1,732 and £180 per registered patient, England 2024/25: House of Commons Library, "
+                     "research briefing CBP-10031 on ICB allocations 2024/25 [ref: hocl-cbp-10031]")
 ASC_SPEND = 27.06e9
 ENGLAND_RESIDENTS = 57_690_300
-ASC_SOURCE = ("NHS England, Adult Social Care Activity and Finance Report, England, 2023-24, 2024, "
-              "https://digital.nhs.uk/data-and-information/publications/statistical/adult-social-care-"
-              "activity-and-finance-report/2023-24 (gross current expenditure £27.06bn) over ONS mid-2023 "
-              "England population 57,690,300, https://www.ons.gov.uk/peoplepopulationandcommunity/"
-              "populationandmigration/populationestimates")
-FUNDER_SOURCE = ("NHS England allocates the ICBs' budgets: NHS England, Allocations 2025/26, 2025, "
-                 "https://www.england.nhs.uk/allocations/")
+ASC_SOURCE = ("gross current expenditure £27.06bn in 2023-24 (NHS England, Adult Social Care Activity and "
+              "Finance Report, England, 2023-24) over the ONS mid-2023 England population of 57,690,300 "
+              "[ref: nhsd-ascfr; ons-mid-year]")
+FUNDER_SOURCE = ("NHS England allocates the ICBs' budgets: NHS England, Allocations 2025/26, 2025 "
+                 "[ref: nhse-allocations]")
+SERVICE_PROVIDERS_SOURCE = (
+    "assumption: inside each place the default economy's split of each service between provider roles "
+    "(configs/economies/dudley.yaml); across places, each place's providers take its share of the "
+    "registered population (people use their own place's providers)")
+COMMISSIONED_BY_SOURCE = ("NHS services by the place's NHS commissioner; adult social care by its council "
+                          "(Care Act 2014) [ref: care-act-2014]")
+#: The key of the registrations publication, cited by every organisation's "serves ..." figure.
+REGISTRATIONS_REF = "[ref: nhsd-gp-registrations]"
 
 # Each place's providers: role -> (kind, id suffix, default name, the id arrangement files use for
 # that part in the default economy, nhs_body, cost_ratio, quality). Names with {place} give one
@@ -549,7 +555,7 @@ def build_economy(registrations: str | Path, *, sub_icb: list[str] | str | None 
             share = sum(pop[pid] for pid in pids) / total
             where = ", ".join(info[pid]["name"] for pid in pids)
             src = [f"serves {where}: {sum(pop[p] for p in pids):,} registered"
-                   + ("" if single else f" ({share:.1%} of the economy)")]
+                   + ("" if single else f" ({share:.1%} of the economy)") + f" {REGISTRATIONS_REF}"]
             if role not in ("commissioner", "council"):
                 if not single and len(pids) < len(place_ids):
                     src.append("its shares of activity follow that population share (assumption: people use "
@@ -585,11 +591,11 @@ def build_economy(registrations: str | Path, *, sub_icb: list[str] | str | None 
     asc_per_head = ASC_SPEND / ENGLAND_RESIDENTS
     place_rows = []
     for pid in place_ids:
-        money = (f"{n_prac[pid]} practices, {pop[pid]:,} registered ({PUBLICATION.format(month=month, file='all-ages file')}); "
-                 f"indicative yearly money at England averages per head (need weighting not applied): NHS core "
-                 f"services {_money(pop[pid] * CORE_PER_HEAD)} and primary medical care "
-                 f"{_money(pop[pid] * PRIMARY_PER_HEAD)} ({ALLOCATION_SOURCE}); council adult social care "
-                 f"{_money(pop[pid] * asc_per_head)} (£{asc_per_head:,.0f} per resident: {ASC_SOURCE})")
+        money = (f"{n_prac[pid]} practices, {pop[pid]:,} registered (NHS Digital, Patients Registered at a GP "
+                 f"Practice, {month}) {REGISTRATIONS_REF}; indicative yearly money at England averages per head "
+                 f"(need weighting not applied): NHS core services {_money(pop[pid] * CORE_PER_HEAD)} and primary "
+                 f"medical care {_money(pop[pid] * PRIMARY_PER_HEAD)} ({ALLOCATION_SOURCE}); council adult social "
+                 f"care {_money(pop[pid] * asc_per_head)} (£{asc_per_head:,.0f} per resident: {ASC_SOURCE})")
         row = {"id": pid, "name": info[pid]["name"], "commissioner": role_org[(pid, "commissioner")],
                "local_authority": role_org[(pid, "council")], "source": money}
         if not single:
@@ -644,14 +650,11 @@ def build_economy(registrations: str | Path, *, sub_icb: list[str] | str | None 
         "organisations": orgs,
         "service_providers": {
             "value": sp, "unit": "share of activity",
-            "source": ("assumption: inside each place the default economy's split of each service between "
-                       "provider roles (configs/economies/dudley.yaml); across places, each place's providers "
-                       "take its share of the registered population (people use their own place's providers)")},
+            "source": SERVICE_PROVIDERS_SOURCE},
         "commissioned_by": {
             "value": dict(COMMISSIONED_BY),
             "unit": "organisation id, or each place's own commissioner / local_authority",
-            "source": ("NHS services by the place's NHS commissioner; adult social care by its council "
-                       "(Care Act 2014, https://www.legislation.gov.uk/ukpga/2014/23)")},
+            "source": COMMISSIONED_BY_SOURCE},
         "places": place_rows,
     }
     if single:

@@ -762,7 +762,7 @@ class Finance:
     def pay_outcomes(self, t: int) -> None:
         """Year end: the withheld outcome share of each holder contract is paid in proportion to measured
         achievement (the payer keeps the rest), as in outcomes-based contracts (Oxfordshire mental health:
-        20% of value on outcomes; Health Service Journal)."""
+        20% of value on outcomes; Health Service Journal [ref: hsj-oxfordshire-mh])."""
         m = self.model
         measured = None
         for cid in m.network.holder_contracts:

@@ -58,7 +58,7 @@ SOURCES: dict[str, dict[str, Any]] = {
                  "episodes grew about 2-4% a year: NHS Digital, Hospital Admitted Patient Care "
                  "Activity, yearly, https://digital.nhs.uk/data-and-information/publications/"
                  "statistical/hospital-admitted-patient-care-activity), as a level change "
-                 "sustained to the end of the run",
+                 "sustained to the end of the run [ref: nhsd-hospital-apc]",
     },
     "usage_mix": {
         "kind": "demand_surge", "size": 0.10, "month": 2, "directions": DIRECTIONS,
@@ -68,7 +68,7 @@ SOURCES: dict[str, dict[str, Any]] = {
         "basis": "assumption: planned care (elective and outpatient) shifts by 10% against the "
                  "other services, of the order of year-to-year swings in elective activity "
                  "(NHS England, Consultant-led Referral to Treatment Waiting Times statistics, "
-                 "https://www.england.nhs.uk/statistics/statistical-work-areas/rtt-waiting-times/)",
+                 "https://www.england.nhs.uk/statistics/statistical-work-areas/rtt-waiting-times/) [ref: nhse-rtt]",
     },
     "efficiency": {
         "kind": "efficiency_shortfall", "size": 0.02, "month": 2, "directions": DIRECTIONS,
@@ -76,7 +76,7 @@ SOURCES: dict[str, dict[str, Any]] = {
         "unit": "share of providers' delivery cost not saved",
         "basis": "the 2% a year efficiency factor of the 2017/18 and 2018/19 National Tariff "
                  "Payment System (NHS Improvement and NHS England, 2016): one year's required "
-                 "saving not realised (down: realised twice over)",
+                 "saving not realised (down: realised twice over) [ref: nhsi-ntps-2017]",
     },
     "unit_cost": {
         "kind": "cost_inflation", "size": 0.02, "month": 2, "directions": DIRECTIONS,
@@ -85,7 +85,7 @@ SOURCES: dict[str, dict[str, Any]] = {
         "basis": "assumption: pay and prices 2 percentage points above the uplift funded in "
                  "allocations and prices, the order of recent NHS pay awards above the planning "
                  "assumption (NHS Pay Review Body reports, yearly, https://www.gov.uk/government/"
-                 "organisations/nhs-pay-review-body)",
+                 "organisations/nhs-pay-review-body) [ref: nhs-prb]",
     },
     "quality": {
         "kind": "quality_fall", "size": 0.10, "month": 2, "directions": ("up",),
@@ -104,7 +104,8 @@ SOURCES: dict[str, dict[str, Any]] = {
                  "the ONS high and low migration variants of the 2018-based national projections "
                  "differ from the principal by a few tenths of a percentage point a year (ONS, "
                  "National population projections: 2018-based, 2019, https://www.ons.gov.uk/"
-                 "peoplepopulationandcommunity/populationandmigration/populationprojections)",
+                 "peoplepopulationandcommunity/populationandmigration/populationprojections) "
+                 "[ref: ons-snpp-2018; ons-npp-2018]",
     },
     "demography": {
         "kind": "ageing", "size": 0.02, "month": 13, "directions": ("up",),
@@ -112,7 +113,7 @@ SOURCES: dict[str, dict[str, Any]] = {
         "unit": "share of people moving up an age band at each year start, on top of ageing",
         "basis": "assumption: faster ageing than projected (the share aged 65 and over in England "
                  "rises by about 0.2-0.3 percentage points a year in the ONS 2018-based national "
-                 "projections, ONS 2019)",
+                 "projections, ONS 2019) [ref: ons-npp-2018]",
         "no_down": "the model's ageing shock moves people up an age band only",
     },
 }
@@ -121,9 +122,9 @@ SOURCES: dict[str, dict[str, Any]] = {
 ALLOCATION_SOURCES = {
     "icp": ("Health Service Journal, analysis of the NHS England Integrated Care Provider "
             "contract (about 2019); NHS England, Draft Integrated Care Provider Contract: "
-            "consultation (2018), https://www.england.nhs.uk/integrated-care-provider-contract/"),
+            "consultation (2018) [ref: hsj-icp-2019; nhse-icp-qa-2018]"),
     "tariff": ("Department of Health, A simple guide to Payment by Results (2012), "
-               "https://www.gov.uk/government/publications/simple-guide-to-payment-by-results"),
+               "https://www.gov.uk/government/publications/simple-guide-to-payment-by-results [ref: dh-pbr-2012]"),
 }
 
 #: Holder side and commissioner side (the terminal summary and the report's side table).
