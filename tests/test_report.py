@@ -596,3 +596,27 @@ def test_every_recorded_metric_declares_its_range():
     from abm.definitions import METRIC_RANGES
     from abm.metrics import ALL_METRICS
     assert set(ALL_METRICS) <= set(METRIC_RANGES)
+
+
+def test_surplus_by_party_gives_each_party_its_own_scale(plain_dir):
+    """One panel per party, each with its own y axis (not shared), in a unit that suits its
+    size, so a practice's surplus is readable beside the funder's."""
+    from abm.report._figures import surplus_figure
+    data = load(plain_dir)
+    f = surplus_figure(data).fig
+    parties = list(dict.fromkeys(data.finance["party"].astype(str)))
+    axes = {}
+    for t in f.data:
+        axes.setdefault(t.yaxis, set()).add(t.name)
+    assert len(axes) == len(parties) >= 3
+    labels = {data.label(a) for a in data.arrangements}
+    assert all(names <= labels for names in axes.values())
+    used = [f.layout["yaxis" + ref[1:]] for ref in axes]
+    assert all(ax.matches is None for ax in used)           # independent scales
+    assert all(ax.title.text.startswith("yearly surplus, £") for ax in used)
+    assert len({ax.title.text for ax in used}) >= 2          # £m for the big parties, £k for small
+    # each panel's boxes span a good part of their own axis: no flat lines
+    for yref, names in axes.items():
+        boxes = [t for t in f.data if t.yaxis == yref]
+        spread = max(max(b.upperfence) for b in boxes) - min(min(b.lowerfence) for b in boxes)
+        assert spread > 0
