@@ -13,8 +13,18 @@ from pathlib import Path
 
 from abm.errors import ConfigError, int_arg
 
-HEADLINE = ("continuity_of_care", "handoffs_per_1000", "emergency_admissions_per_1000",
-            "cost_per_capita", "transaction_cost_share", "provider_failures")
+#: The terminal summary's tables: (title, metrics), four metrics each so that a table of every
+#: shipped arrangement fits SUMMARY_WIDTH columns.
+HEADLINE_TABLES = (
+    ("Integration", ("integrated_handoff_share", "population_payment_share",
+                     "prevention_spend_share", "gp_practices_integrated")),
+    ("Fragmentation", ("continuity_of_care", "orgs_per_patient", "handoffs_per_1000",
+                       "transaction_cost_share")),
+    ("Risk and outcomes", ("provider_failures", "emergency_admissions_per_1000",
+                           "cost_per_capita", "health_index")),
+)
+HEADLINE = tuple(m for _, ms in HEADLINE_TABLES for m in ms)
+SUMMARY_WIDTH = 100  # the terminal summary never needs more columns than this
 
 
 class _Parser(argparse.ArgumentParser):
@@ -187,23 +197,24 @@ def _report(out: Path, missing_ok: bool, static: str | None = None) -> int:
     return 0
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    """`digits` significant figures, thousands separated, never in exponent form."""
-    import numpy as np
-    if x is None or not math.isfinite(x):
+def _cell(row, metric: str, baseline: str | None, arrangement: str) -> str:
+    """Mean, [95% interval] and the paired difference from the baseline (with * when its
+    interval excludes zero), formatted as the report formats them (per cent, £, ...)."""
+    import pandas as pd
+    from abm.style import format_value, metric_unit
+    if row is None or not pd.notna(row.get("mean")):
         return "–"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    return np.format_float_positional(x, precision=digits, unique=False, fractional=False, trim="-")
-
-
-def _cell(row) -> str:
-    """'mean ± half-width' of a t-interval."""
-    if row is None:
-        return "–"
-    if not math.isfinite(row["ci_low"]):
-        return _fmt(row["mean"])
-    return f"{_fmt(row['mean'])} ± {_fmt((row['ci_high'] - row['ci_low']) / 2, 2)}"
+    unit = metric_unit(metric)
+    lines = [format_value(row["mean"], unit)]
+    if pd.notna(row.get("ci_low")) and pd.notna(row.get("ci_high")):
+        lines.append(f"[{format_value(row['ci_low'], unit)}, {format_value(row['ci_high'], unit)}]")
+    if arrangement == baseline:
+        lines.append("baseline")
+    elif pd.notna(row.get("diff_mean")):
+        lo, hi = row.get("diff_ci_low"), row.get("diff_ci_high")
+        sig = pd.notna(lo) and pd.notna(hi) and (lo > 0 or hi < 0)
+        lines.append(f"Δ {format_value(row['diff_mean'], unit, signed=True)}{'*' if sig else ''}")
+    return "\n".join(lines)
 
 
 def _share(row) -> str:
@@ -212,8 +223,16 @@ def _share(row) -> str:
         return "–"
     def f2(x):
         return f"{round(x, 2) + 0.0:.2f}"                 # never "-0.00"
-    return f2(row["mean"]) + (f" ({f2(row['ci_low'])} to {f2(row['ci_high'])})"
+    return f2(row["mean"]) + (f"\n[{f2(row['ci_low'])}, {f2(row['ci_high'])}]"
                               if math.isfinite(row["ci_low"]) else "")
+
+
+def summary_console(file=None):
+    """A rich Console at most SUMMARY_WIDTH columns wide (narrower on a narrower terminal)."""
+    from rich.console import Console
+    probe = Console(file=file)
+    width = min(probe.width, SUMMARY_WIDTH) if probe.is_terminal else SUMMARY_WIDTH
+    return Console(file=file, width=width)
 
 
 def print_robustness(out: Path) -> None:
@@ -225,45 +244,59 @@ def print_robustness(out: Path) -> None:
         print(summary_line(pd.read_csv(path)))
 
 
-def print_summary(out: Path, point: int = 0) -> None:
-    """Arrangement × headline metrics (mean and 95% interval), then who bears cost risk."""
-    import pandas as pd
-    from rich.console import Console
+def print_summary(out: Path, console=None) -> None:
+    """The report's final-year table in the terminal (same numbers, same units, at the same
+    points: the defaults of a sweep, or every point when it has none there), three tables of
+    four metrics, then who bears cost risk; never wider than SUMMARY_WIDTH columns."""
     from rich.table import Table
+    from abm.report._data import headline_table, load
+    from abm.style import metric_label
 
-    s = pd.read_csv(Path(out) / "summary.csv")
-    points = s["point"].nunique()
-    s = s[s["point"] == point]
-    rows = {(r.arrangement, r.metric): r._asdict() for r in s.itertuples(index=False)}
-    arrangements = list(dict.fromkeys(s["arrangement"]))
-    console = Console(width=None if sys.stdout.isatty() else 140)
-    n = int(s["n"].max()) if len(s) else 0
-    caption = f"final-year values: mean ± 95% interval half-width over {n} replicates"
-    if points > 1:
-        caption += f"; sweep point {point} of {points}, see summary.csv"
-    t = Table(title="Arrangements compared", caption=caption)
-    t.add_column("arrangement", style="bold")
-    metrics = [m for m in HEADLINE if any((a, m) in rows for a in arrangements)]
-    for m in metrics:
-        t.add_column(m.replace("_", " "), justify="right")
-    for a in arrangements:
-        t.add_row(a, *[_cell(rows.get((a, m))) for m in metrics])
-    console.print(t)
-    print_incidence(out, console, point)
-    parties = [m for m in s["metric"].unique() if str(m).startswith("risk_share.")]
+    data = load(out)
+    table = headline_table(data)
+    rows = {(str(r["arrangement"]), str(r["metric"])): r for _, r in table.iterrows()}
+    arrangements = data.arrangements
+    console = console or summary_console()
+    where = {"defaults": ", at the default parameters",
+             "all": ", pooled over every sweep point (none is at the defaults)"}.get(data.scope, "")
+    base = data.baseline
+    caption = (f"final-year mean and [95% interval] over {data.runs_word}{where}"
+               + (f"; Δ: paired difference from {base}, * when its 95% interval excludes zero"
+                  if base else ""))
+    if data.scope == "all":
+        console.print("Note: the design has no points at the default parameters (add "
+                      "`defaults:` under `uncertainties`); these values pool every sweep point, "
+                      "so their intervals include the swept parameters' variation.",
+                      highlight=False)
+    shown = [(title, [m for m in ms if any((a, m) in rows for a in arrangements)])
+             for title, ms in HEADLINE_TABLES]
+    shown = [(t, ms) for t, ms in shown if ms]
+    for i, (title, metrics) in enumerate(shown):
+        t = Table(title=f"Arrangements compared: {title.lower()}", show_lines=True,
+                  caption=caption if i == len(shown) - 1 else None, caption_justify="left")
+        t.add_column("arrangement", style="bold")
+        for m in metrics:
+            t.add_column(metric_label(m), justify="right")
+        for a in arrangements:
+            t.add_row(a, *[_cell(rows.get((a, m)), m, base, a) for m in metrics])
+        console.print(t)
+    print_incidence(out, console, data.base_point)
+    parties = [m for m in table["metric"].unique() if str(m).startswith("risk_share.")]
     if parties:
         from abm.summary import COVARIANCE_LABEL, MIN_BOOTSTRAP_N
-        n_cov = int(s.loc[s["metric"].isin(parties), "n"].max())
+        n_cov = int(table.loc[table["metric"].isin(parties), "n"].max())
         if n_cov < MIN_BOOTSTRAP_N:
             console.print(f"{COVARIANCE_LABEL} (covariance risk shares): not shown, {n_cov} "
                           f"run(s) per arrangement are too few for an interval (need "
                           f"{MIN_BOOTSTRAP_N}+); see summary.csv")
             return
-        notes = " ".join(str(x) for x in s.loc[s["metric"].isin(parties), "note"].dropna().unique())
+        notes = (" ".join(str(x) for x in data.summary.loc[data.summary["metric"].isin(parties),
+                                                           "note"].dropna().unique())
+                 if data.summary is not None and "note" in data.summary else "")
         caveat = ("; Var(C) is mostly sampled baseline (replicates' own populations), not who "
                   "bears a given risk" if "sampled baseline" in notes else "")
-        r = Table(title=COVARIANCE_LABEL.capitalize(),
-                  caption=f"−Cov(Rₚ, C)/Var(C) over {n_cov} runs, bootstrap 95% interval; rows "
+        r = Table(title=COVARIANCE_LABEL.capitalize(), caption_justify="left",
+                  caption=f"−Cov(Rₚ, C)/Var(C) over {n_cov} runs, [bootstrap 95% interval]; rows "
                           f"sum to 1{caveat}")
         r.add_column("arrangement", style="bold")
         for m in parties:
@@ -318,8 +351,8 @@ def print_incidence(out: Path, console, point: int = 0) -> None:
                           f"half-width over {n} replicates; – where the source changed no money; "
                           "every party in risk_incidence.csv")
         t.add_column("source", style="bold")
-        for a in arrangements:
-            t.add_column(a, justify="right")
+        for a in arrangements:  # spaced keys wrap in a narrow column instead of being cut
+            t.add_column(a.replace("_", " "), justify="right")
         for x in sources:
             t.add_row(x, *[_side_cell(idx.get((a, x, side))) for a in arrangements])
         console.print(t)

@@ -209,6 +209,26 @@ def metric_unit(metric: str) -> str:
     return "number"
 
 
+#: What a value of each unit kind is measured in, in words (headline findings state it).
+UNIT_WORDS: dict[str, str] = {
+    "share": "per cent", "gbp": "£ a year", "count": "number", "rate": "per 1,000 population",
+    "index": "index, 0 to 1", "ratio": "ratio", "number": "value",
+}
+
+
+def unit_words(metric: str) -> str:
+    """The unit a metric's values are in, in words ("per cent", "£ a year", ...)."""
+    if metric == "vat_leakage":
+        return "£, cumulative"
+    if metric in ("provider_failures",):
+        return "number, cumulative"
+    if metric == "cost_per_capita":
+        return "£ per person a year"
+    if metric == "orgs_per_patient":
+        return "organisations per patient"
+    return UNIT_WORDS.get(metric_unit(metric), "value")
+
+
 def format_value(value: float, unit: str, *, signed: bool = False) -> str:
     """Format a number for tables and hover text according to its unit kind."""
     try:
@@ -219,7 +239,7 @@ def format_value(value: float, unit: str, *, signed: bool = False) -> str:
         return "—"
     sign = "+" if signed and v > 0 else ""
     if unit == "share":
-        return f"{sign}{v * 100:.1f}{' pp' if signed else '%'}"
+        return f"{sign}{v * 100:.1f}{'\u00a0pp' if signed else '%'}"
     if unit == "gbp":
         a = abs(v)
         neg = "−" if v < 0 else sign

@@ -103,8 +103,37 @@ def test_summary_table_shows_intervals(small, tmp_path, capsys):
     capsys.readouterr()
     print_summary(out)
     text = capsys.readouterr().out
-    assert "fragmented" in text and " ± " in text and "over 2 replicates" in text
+    assert "fragmented" in text and "[" in text and "over 2 replicates" in text
     assert "too few for an" in text                    # 2 runs: no covariance numbers printed
+
+
+def test_terminal_summary_fits_100_columns_in_the_reports_units(tmp_path, capsys):
+    """Six arrangements with risk sources: every line fits 100 columns; shares are printed in
+    per cent and money in £, formatted as the report formats them, and the integration
+    metrics are there."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from synthetic import write_synthetic_results
+    from abm.report._data import headline_table, load
+    from abm.style import format_value
+    six = ("fragmented", "alliance", "prime_contractor", "prime_provider", "icp_partial",
+           "icp_full")
+    out = write_synthetic_results(tmp_path / "six", arrangements=six, risk_sources=True,
+                                  replicates=6)
+    capsys.readouterr()
+    print_summary(out)
+    text = capsys.readouterr().out
+    widths = [len(line) for line in text.splitlines()]
+    assert max(widths) <= 100, max(widths)
+    assert "Arrangements compared: integration" in text and "Population-based" in text
+    t = headline_table(load(out)).set_index(["arrangement", "metric"])
+    share = t.loc[("icp_full", "integrated_handoff_share")]
+    cost = t.loc[("alliance", "cost_per_capita")]
+    assert format_value(share["mean"], "share") in text and "%" in format_value(share["mean"], "share")
+    assert f"[{format_value(share['ci_low'], 'share')}, {format_value(share['ci_high'], 'share')}]" in text
+    assert format_value(cost["mean"], "gbp") in text and "£" in text
+    assert all(key in text for key in six)
+    assert "…" not in text    # nothing cut off (rich marks a truncated header or cell so)
+    assert "Who bears which risk" in text
 
 
 def test_usage_errors_are_one_line_exit_2(capsys):

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -171,7 +172,7 @@ def test_headline_table_shows_summary_values(plain_dir, plain_report):
     s = pd.read_csv(plain_dir / "summary.csv")
     row = s[(s.arrangement == "icp_full") & (s.metric == "integrated_handoff_share")].iloc[0]
     assert format_value(row["mean"], "share") in plain_report
-    assert "Δ " + format_value(row["diff_mean"], "share", signed=True) in plain_report
+    assert "Δ\u00a0" + format_value(row["diff_mean"], "share", signed=True) in plain_report
     cost = s[(s.arrangement == "alliance") & (s.metric == "cost_per_capita")].iloc[0]
     assert format_value(cost["mean"], "gbp") in plain_report
 
@@ -269,7 +270,7 @@ def test_missing_optional_inputs(tmp_path, plain_dir):
     assert _h2s(page) == SECTION_TITLES
     assert "No contract networks" in page
     assert "No yearly finances" in page
-    assert "Δ " in page  # paired differences computed here
+    assert "Δ\u00a0" in page  # paired differences computed here
     assert "Integration over time" in page
 
 
@@ -466,13 +467,17 @@ def test_headline_findings_never_name_a_winner_the_intervals_do_not_separate():
     class D:
         baseline = "fragmented"
         label = staticmethod(lambda a: a)
+        scope, scope_short, n_replicates, runs_word = "single", "", 10, "10 replicates"
     m = "cost_per_capita"
     assert m in F.FOREST_METRICS
     tied = pd.DataFrame([
-        {"arrangement": "fragmented", "metric": m, "mean": 1360.0, "ci_low": 1350.0, "ci_high": 1370.0},
-        {"arrangement": "icp_full", "metric": m, "mean": 1359.0, "ci_low": 1349.0, "ci_high": 1369.0}])
+        {"arrangement": "fragmented", "metric": m, "mean": 1360.0, "ci_low": 1350.0, "ci_high": 1370.0, "n": 10},
+        {"arrangement": "icp_full", "metric": m, "mean": 1359.0, "ci_low": 1349.0, "ci_high": 1369.0, "n": 10}])
     html = _findings_html(D(), tied)
     assert "no arrangement is clearly lowest" in html and "was lowest under" not in html
+    # a tie still states the unit, both intervals and n
+    assert "£ per person a year" in html and "n = 10" in html
+    assert "95% CI £1,349 to £1,369" in html and "95% CI £1,350 to £1,370" in html
     clear = tied.assign(mean=[1360.0, 1300.0], ci_low=[1350.0, 1290.0], ci_high=[1370.0, 1310.0])
     html = _findings_html(D(), clear)
     assert "was lowest under icp_full" in html and "separated from every other arrangement" in html
@@ -487,3 +492,131 @@ def test_small_sobol_designs_carry_a_warning():
     assert "Read these Sobol indices with care" in _sobol_caveat(D(), {"method": "sobol", "samples": 2})
     D.sensitivity = pd.DataFrame({"ST_conf": [0.05, 0.04]})
     assert _sobol_caveat(D(), {"method": "sobol", "samples": 256}) == ""
+
+
+# ------------------------------------------------------------ headline findings at the defaults
+
+def _with_defaults(src: Path, dst: Path, k: int) -> Path:
+    """A copy of a synthetic sweep whose last `k` points are at the defaults (as
+    `uncertainties.defaults: k` makes them: no parameter changed, blank in points.csv)."""
+    shutil.copytree(src, dst)
+    man = json.loads((dst / "manifest.json").read_text())
+    man["config"]["uncertainties"]["defaults"] = k
+    (dst / "manifest.json").write_text(json.dumps(man))
+    pts = pd.read_csv(dst / "points.csv")
+    pts.loc[pts.index[-k:], [c for c in pts.columns if c != "point"]] = np.nan
+    pts.to_csv(dst / "points.csv", index=False)
+    (dst / "report.html").unlink(missing_ok=True)
+    return dst
+
+
+def _final_mean(results: pd.DataFrame, arrangement: str, metric: str, points) -> float:
+    r = results[(results.arrangement == arrangement) & (results.metric == metric)
+                & results.point.isin(list(points)) & (results.step > 0)]
+    last = r.sort_values("step").groupby(["point", "replicate"]).tail(12)
+    return float(last.groupby(["point", "replicate"])["value"].mean().mean())
+
+
+def test_headlines_of_a_sweep_are_at_the_defaults(tmp_path, sweep_dir):
+    """With points at the defaults, the table and findings pool exactly those points (their
+    replicates pooled, paired by point and replicate), not sample 0, and say so."""
+    d = _with_defaults(sweep_dir, tmp_path / "defaults", k=2)
+    data = load(d)
+    assert data.scope == "defaults" and data.headline_points == [6, 7]
+    reps = pd.read_parquet(d / "results.parquet")["replicate"].nunique()
+    assert data.n_replicates == 2 * reps
+    t = headline_table(data).set_index(["arrangement", "metric"])
+    raw = pd.read_parquet(d / "results.parquet")
+    at_defaults = _final_mean(raw, "icp_full", "cost_per_capita", [6, 7])
+    sample0 = _final_mean(raw, "icp_full", "cost_per_capita", [0])
+    assert abs(at_defaults - sample0) > 1.0          # the test can tell the two apart
+    assert t.loc[("icp_full", "cost_per_capita"), "mean"] == pytest.approx(at_defaults)
+    assert t.loc[("icp_full", "cost_per_capita"), "n"] == 2 * reps
+    diff = at_defaults - _final_mean(raw, "fragmented", "cost_per_capita", [6, 7])
+    assert t.loc[("icp_full", "cost_per_capita"), "diff_mean"] == pytest.approx(diff)
+    page = build_report(d).read_text(encoding="utf-8")
+    findings = page.split("<h3>Headline findings</h3>", 1)[1].split("</ul>", 1)[0]
+    assert f"n = {2 * reps} runs per arrangement, at the defaults" in findings
+    assert "Not at the defaults" not in findings
+
+
+def test_headlines_of_a_sweep_without_defaults_pool_every_point_and_say_so(sweep_dir):
+    """No point at the defaults: the findings pool every point, labelled as such, and never
+    silently show sample 0."""
+    data = load(sweep_dir)
+    assert data.scope == "all" and len(data.headline_points) == 8
+    reps = pd.read_parquet(sweep_dir / "results.parquet")["replicate"].nunique()
+    t = headline_table(data).set_index(["arrangement", "metric"])
+    raw = pd.read_parquet(sweep_dir / "results.parquet")
+    assert t.loc[("icp_full", "cost_per_capita"), "mean"] == pytest.approx(
+        _final_mean(raw, "icp_full", "cost_per_capita", range(8)))
+    assert t.loc[("icp_full", "cost_per_capita"), "n"] == 8 * reps
+    page = build_report(sweep_dir).read_text(encoding="utf-8")
+    findings = page.split("<h3>Headline findings</h3>", 1)[1].split("</ul>", 1)[0]
+    assert "Not at the defaults" in findings and "all sweep points pooled" in findings
+    assert f"n = {8 * reps} runs" in findings
+
+
+def test_every_headline_states_unit_interval_and_n(plain_report):
+    findings = plain_report.split("<h3>Headline findings</h3>", 1)[1].split("</ul>", 1)[0]
+    items = re.findall(r"<li>(.*?)</li>", findings)
+    assert len(items) >= 5
+    for item in items:
+        assert "95% CI" in item and re.search(r"n = \d+ runs", item), item
+        assert re.search(r"\((per cent|£[^;]*|number[^;]*|index, 0 to 1|per 1,000 population|"
+                         r"organisations per patient);", item), item
+
+
+def test_intervals_are_clipped_to_each_metric_range(tmp_path, plain_dir):
+    """A t-interval of a 0-1 metric never leaves 0-1, and a count's never goes below zero."""
+    from abm.definitions import METRIC_RANGES
+    d = tmp_path / "wide"
+    shutil.copytree(plain_dir, d)
+    (d / "summary.csv").unlink()                    # the table computes every interval itself
+    r = pd.read_parquet(d / "results.parquet")
+    spread = r["replicate"].map({0: -1.0, 1: 0.0, 2: 1.0}).fillna(0.0)
+    for metric, k in (("loss_gini", 0.6), ("provider_failures", 3.0)):
+        m = r["metric"] == metric
+        r.loc[m, "value"] = (0.3 if metric == "loss_gini" else 1.0) + k * spread[m]
+    r.loc[r["metric"] == "loss_gini", "value"] = r.loc[r["metric"] == "loss_gini", "value"].clip(0, 1)
+    r.loc[r["metric"] == "provider_failures", "value"] = r.loc[
+        r["metric"] == "provider_failures", "value"].clip(0)
+    r.to_parquet(d / "results.parquet")
+    t = headline_table(load(d))
+    for metric in ("loss_gini", "provider_failures"):
+        lo_b, hi_b = METRIC_RANGES[metric]
+        sub = t[t.metric == metric]
+        assert (sub["ci_low"] >= lo_b).all(), sub
+        assert lo_b in set(sub["ci_low"])             # the raw interval did reach past it
+        if hi_b is not None:
+            assert (sub["ci_high"] <= hi_b).all()
+
+
+def test_every_recorded_metric_declares_its_range():
+    from abm.definitions import METRIC_RANGES
+    from abm.metrics import ALL_METRICS
+    assert set(ALL_METRICS) <= set(METRIC_RANGES)
+
+
+def test_surplus_by_party_gives_each_party_its_own_scale(plain_dir):
+    """One panel per party, each with its own y axis (not shared), in a unit that suits its
+    size, so a practice's surplus is readable beside the funder's."""
+    from abm.report._figures import surplus_figure
+    data = load(plain_dir)
+    f = surplus_figure(data).fig
+    parties = list(dict.fromkeys(data.finance["party"].astype(str)))
+    axes = {}
+    for t in f.data:
+        axes.setdefault(t.yaxis, set()).add(t.name)
+    assert len(axes) == len(parties) >= 3
+    labels = {data.label(a) for a in data.arrangements}
+    assert all(names <= labels for names in axes.values())
+    used = [f.layout["yaxis" + ref[1:]] for ref in axes]
+    assert all(ax.matches is None for ax in used)           # independent scales
+    assert all(ax.title.text.startswith("yearly surplus, £") for ax in used)
+    assert len({ax.title.text for ax in used}) >= 2          # £m for the big parties, £k for small
+    # each panel's boxes span a good part of their own axis: no flat lines
+    for yref, names in axes.items():
+        boxes = [t for t in f.data if t.yaxis == yref]
+        spread = max(max(b.upperfence) for b in boxes) - min(min(b.lowerfence) for b in boxes)
+        assert spread > 0

@@ -14,10 +14,10 @@ import pytest
 from abm.report import build_report
 
 try:  # tests/ as a package or as a plain directory on sys.path
-    from tests.browser import artifact_path, check_plotly_page
+    from tests.browser import artifact_path, check_plotly_page, open_page
     from tests.synthetic import write_synthetic_results
 except ImportError:  # pragma: no cover
-    from browser import artifact_path, check_plotly_page
+    from browser import artifact_path, check_plotly_page, open_page
     from synthetic import write_synthetic_results
 
 pytestmark = pytest.mark.browser
@@ -44,3 +44,59 @@ def test_report_renders_offline_without_errors(sweep_report):
         "Summary", "Set-up", "Contract networks", "Over time", "Risk sharing",
         "GP participation", "Sensitivity"]
     assert artifact_path("report.png").stat().st_size > 50_000
+
+
+SIX = ("fragmented", "alliance", "prime_contractor", "prime_provider", "icp_partial", "icp_full")
+
+LAYOUT_CHECK = """() => {
+  const main = document.querySelector('main');
+  const cs = getComputedStyle(main);
+  const right = main.getBoundingClientRect().right - parseFloat(cs.paddingRight);
+  const tables = [...document.querySelectorAll('main table')].map(t => ({
+    cls: t.className, width: t.getBoundingClientRect().width,
+    right: t.getBoundingClientRect().right, scroll: t.scrollWidth, client: t.clientWidth}));
+  const cells = [...document.querySelectorAll('table.headline td, table.headline th')]
+    .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent.slice(0, 40));
+  const heads = [...document.querySelectorAll('table.headline:not(.tail):not(.sides) thead th.arr')]
+    .map(th => { const r = th.getBoundingClientRect(); return {text: th.textContent, right: r.right}; });
+  const labels = [];
+  document.querySelectorAll('figure.plot[id^="figure-network"]').forEach(f => {
+    const gd = f.querySelector('.js-plotly-plot'), s = gd._fullLayout._size;
+    const svg = gd.querySelector('svg.main-svg').getBoundingClientRect();
+    const box = {l: svg.left + s.l, t: svg.top + s.t, r: svg.left + s.l + s.w, b: svg.top + s.t + s.h};
+    gd.querySelectorAll('.scatterlayer .textpoint text').forEach(tx => {
+      if (!tx.textContent) return;
+      const bb = tx.getBoundingClientRect();
+      labels.push({text: tx.textContent, inside: bb.left >= box.l - 1 && bb.right <= box.r + 1
+                   && bb.top >= box.t - 1 && bb.bottom <= box.b + 1});
+    });
+  });
+  return {window: window.innerWidth, page: document.scrollingElement.scrollWidth, right,
+          tables, cells, heads, labels};
+}"""
+
+
+def test_tables_fit_a_1280_px_window_and_network_labels_stay_in_frame(tmp_path):
+    """Six arrangements at a 1,280 px window: the page does not scroll sideways, every table
+    (the final-year table above all) fits the text column, no cell of it overflows, every
+    arrangement's column is on screen, and every name on a network diagram lies inside its
+    plot area."""
+    d = write_synthetic_results(tmp_path / "six", arrangements=SIX, risk_sources=True)
+    report = build_report(d)
+    with open_page(report.resolve().as_uri(), viewport=(1280, 900)) as (page, errors):
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('figure.plot')].every("
+            "f => f.querySelector('.js-plotly-plot svg.main-svg'))", timeout=120_000)
+        seen = page.evaluate(LAYOUT_CHECK)
+        page.locator("table.headline").first.screenshot(path=str(artifact_path("report-table.png")))
+    assert seen["page"] <= seen["window"] == 1280, seen["page"]
+    headline = [t for t in seen["tables"] if t["cls"] == "headline"]
+    assert len(headline) == 1
+    for t in seen["tables"]:
+        assert t["right"] <= seen["right"] + 1 and t["scroll"] <= t["client"] + 1, t
+    assert seen["cells"] == []
+    assert len(seen["heads"]) == len(SIX)
+    assert all(h["right"] <= seen["right"] + 1 for h in seen["heads"]), seen["heads"]
+    assert seen["labels"] and all(x["inside"] for x in seen["labels"]), [
+        x["text"] for x in seen["labels"] if not x["inside"]]
+    assert errors == []

@@ -62,7 +62,7 @@ def test_app_page_builds_and_runs_24_steps():
     figs = _figures(rc)
     assert "month 24" in figs["Contract"].layout.title.text
     after = [list(t.y) for t in figs["Metrics"].data[:len(PANELS)]]
-    assert all(len(a) == 25 for a in after), "each metric panel should show months 0..24"
+    assert all(len(a) == 24 for a in after), "each metric panel should show months 1..24"
     assert any(len(set(a)) > 1 for a in after), "no metric moved in 24 months"
     assert "Month 24" in _status(rc)
     assert model.datacollector.get_model_vars_dataframe().shape[0] == 25
@@ -244,12 +244,28 @@ def test_metric_grid_covers_every_group_and_the_reserves():
     assert {"Integration", "Fragmentation", "Risk", "Outcomes"} <= legend_groups
     reserve_traces = [t for t in fig.data if t.legend == "legend2"]
     assert reserve_traces[0].name.endswith("(lead)") and len(reserve_traces) == 5
-    assert all(len(t.y) == 6 for t in fig.data)
+    # metric panels leave out month 0 (the set-up, where flows are still zero); the reserves and
+    # GP panels are stocks and start at the opening position, month 0
+    panels = [t for t in fig.data if t.legend in (None, "legend")]
+    assert len(panels) == len(PANELS)
+    assert all(list(t.x) == [1, 2, 3, 4, 5] and len(t.y) == 5 for t in panels)
+    assert all(len(t.y) == 6 and t.x[0] == 0 for t in fig.data if t.legend in ("legend2", "legend3"))
     gp = {t.name for t in fig.data if t.legend == "legend3"}
     assert {"Outside", "Partial integration", "Full integration"} <= gp
     lead = m.holder
     assert reserve_traces[0].y[-1] == pytest.approx(lead.reserves / m.scale)
     assert lead not in exposed_providers(m)
+
+
+def test_metric_panels_before_any_month_show_the_set_up_as_such():
+    """At month 0 nothing is simulated yet: each metric panel shows its set-up value as a dot
+    whose hover says it is the set-up, not a month's result."""
+    m = VizModel(arrangement="fragmented", population_scale=0.02)
+    fig = metrics_dict(m)
+    panels = [t for t in fig["data"] if t.get("legend") is None]
+    assert len(panels) == len(PANELS)
+    assert all(t["x"] == [0] and t["mode"] == "markers" for t in panels)
+    assert all(t["customdata"][0][0].startswith("set-up") for t in panels)
 
 
 def test_status_panel_says_month_arrangement_surplus_failures_and_scale():

@@ -97,7 +97,9 @@ def test_viz_page_switch_arrangement_and_step(viz_url):
         page.wait_for_function(
             "() => document.querySelectorAll('.abm-network .scatterlayer .point').length > 50",
             timeout=RENDER_TIMEOUT_MS)
-        page.wait_for_selector(".abm-metrics path.js-line", state="attached", timeout=RENDER_TIMEOUT_MS)
+        # month 0 is the set-up: the metric panels show it as dots, not as the start of a line
+        page.wait_for_selector(".abm-metrics .scatterlayer path.point", state="attached",
+                               timeout=RENDER_TIMEOUT_MS)
         assert _month(page) == 0
         assert "ICP (full)" in page.locator(".abm-status").inner_text()
 
@@ -134,4 +136,52 @@ def test_viz_page_switch_arrangement_and_step(viz_url):
         page.get_by_role("button", name="❚❚", exact=True).dispatch_event("click")
         page.wait_for_selector("button:has-text('Step'):not([disabled])")
         assert _month(page) >= 5
+        assert not errors, "\n".join(errors)
+
+
+SLIDERS = {  # label (as the page shows it) -> (minimum, where on the track to drag to)
+    "Population scale": (0.02, 0.3),          # 16%: a model small enough to rebuild quickly
+    "Prevention budget share": (0.0, 0.75),
+    "Practices' autonomy preference": (0.05, 0.75),
+}
+
+
+def _slider(page, label: str):
+    return page.locator(".v-input__slider", has=page.locator(f"label:has-text(\"{label}\")"))
+
+
+def test_model_sliders_have_a_track_show_their_value_and_follow_the_mouse(viz_url):
+    """Each of the three model sliders has a visible track as wide as most of the sidebar, shows
+    its value on the thumb, and a mouse drag along the track sets a value there (not the
+    minimum); after Reset the model runs with the dragged population scale."""
+    with open_page(viz_url, viewport=(1400, 1000), timeout_ms=RENDER_TIMEOUT_MS) as (page, errors):
+        page.set_default_timeout(STEP_TIMEOUT_MS)
+        page.wait_for_selector(".abm-network .main-svg", timeout=RENDER_TIMEOUT_MS)
+        dragged = {}
+        for label, (minimum, to) in SLIDERS.items():
+            box = _slider(page, label)
+            box.scroll_into_view_if_needed()
+            track = box.locator(".v-slider__track-container").bounding_box()
+            whole = box.bounding_box()
+            assert track and track["width"] > 0.6 * whole["width"] > 100, (label, track, whole)
+            value_text = box.locator(".v-slider__thumb-label")
+            assert value_text.is_visible(), label
+            before = float(value_text.inner_text())
+            assert before == pytest.approx(float(box.locator("input").get_attribute("value")))
+            thumb = box.locator(".v-slider__thumb").bounding_box()
+            y = thumb["y"] + thumb["height"] / 2
+            page.mouse.move(thumb["x"] + thumb["width"] / 2, y)
+            page.mouse.down()
+            page.mouse.move(track["x"] + to * track["width"], y, steps=8)
+            page.mouse.up()
+            page.wait_for_function(
+                "([el, before]) => parseFloat(el.innerText) !== before",
+                arg=[value_text.element_handle(), before])
+            after = float(value_text.inner_text())
+            assert after != pytest.approx(minimum) and after > before, (label, before, after)
+            dragged[label] = after
+        # the dragged value reaches the model: Reset rebuilds it at that population scale
+        scale = dragged["Population scale"]
+        page.get_by_role("button", name="Reset", exact=True).click()
+        page.wait_for_selector(f".abm-scale:has-text('{scale:.0%} sample')")
         assert not errors, "\n".join(errors)

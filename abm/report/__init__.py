@@ -43,6 +43,7 @@ from abm.style import (
     format_value,
     metric_label,
     metric_unit,
+    unit_words,
 )
 
 __all__ = ["build_report", "SECTIONS", "ReportInputError", "find_browser"]
@@ -70,11 +71,16 @@ h3 {{ font-size: 1.12rem; margin-top: 1.6rem; }}
 p, li {{ line-height: 1.5; }}
 .lede {{ color: #444; font-size: 1.05rem; }}
 nav ol {{ columns: 2; font-size: 0.95rem; }}
-table {{ border-collapse: collapse; margin: 0.8rem 0; font-size: 0.88rem; }}
+table {{ border-collapse: collapse; margin: 0.8rem 0; font-size: 0.88rem; max-width: 100%; }}
 th, td {{ border-bottom: 1px solid #e3e3e3; padding: 0.3rem 0.55rem; text-align: left;
-          vertical-align: top; }}
+          vertical-align: top; overflow-wrap: anywhere; }}
 th {{ background: #f3f3f3; }}
-table.headline td.cell {{ text-align: right; white-space: nowrap; }}
+/* the results tables fill the column and wrap inside cells (numbers never break: their
+   spaces are non-breaking), so any number of arrangements fits without sideways scrolling */
+table.headline {{ width: 100%; table-layout: fixed; }}
+table.headline > thead > tr > th:first-child {{ width: 13rem; }}
+.nb {{ white-space: nowrap; }}
+table.headline td.cell {{ text-align: right; overflow-wrap: normal; }}
 table.headline th.arr {{ text-align: right; border-top: 4px solid var(--c); }}
 tr.group th {{ background: #e9eef5; text-align: left; }}
 .ci, .d {{ color: #666; font-size: 0.8rem; }}
@@ -127,9 +133,9 @@ def _experiment_name(data: ReportData) -> str:
 def _seeds_text(data: ReportData) -> str:
     seeds = _get(data.manifest, "seeds", "config.seeds")
     if isinstance(seeds, list) and seeds and isinstance(seeds[0], dict):
-        # [{point, replicate, seed}, ...]: the base point's seeds
-        at_base = [x.get("seed") for x in seeds if str(x.get("point", data.base_point))
-                   == str(data.base_point)]
+        # [{point, replicate, seed}, ...]: the seeds of the points the headlines pool
+        at = {str(p) for p in (data.headline_points or [data.base_point])}
+        at_base = [x.get("seed") for x in seeds if str(x.get("point", data.base_point)) in at]
         seeds = at_base or [x.get("seed") for x in seeds]
     if seeds is None and "seed" in data.results.columns:
         seeds = sorted(pd.unique(data.results["seed"]).tolist())
@@ -183,26 +189,32 @@ def _empty(text: str) -> str:
     return f'<p class="empty">{esc(text)}</p>\n'
 
 
+def _nb(text: str) -> str:
+    """A number that never breaks across lines (signs, £ and units stay with it)."""
+    return f'<span class="nb">{text}</span>'
+
+
 def _cell(row: pd.Series | None, metric: str, arrangement: str, baseline: str | None) -> str:
     if row is None:
         return '<td class="cell">—</td>'
     unit = metric_unit(metric)
     m = format_value(row["mean"], unit)
     lo, hi = row.get("ci_low"), row.get("ci_high")
-    ci = (f'<div class="ci">[{format_value(lo, unit)}, {format_value(hi, unit)}]</div>'
+    ci = (f'<div class="ci">[{_nb(format_value(lo, unit))}, {_nb(format_value(hi, unit))}]</div>'
           if pd.notna(lo) and pd.notna(hi) else "")
     if arrangement == baseline:
         d = '<div class="d">baseline</div>'
     elif pd.notna(row.get("diff_mean")):
         dlo, dhi = row.get("diff_ci_low"), row.get("diff_ci_high")
         sig = pd.notna(dlo) and pd.notna(dhi) and (dlo > 0 or dhi < 0)
-        rng = (f" [{format_value(dlo, unit, signed=True)}, {format_value(dhi, unit, signed=True)}]"
+        rng = (f" [{_nb(format_value(dlo, unit, signed=True))}, "
+               f"{_nb(format_value(dhi, unit, signed=True))}]"
                if pd.notna(dlo) and pd.notna(dhi) else "")
-        d = (f'<div class="d{" sig" if sig else ""}">Δ {format_value(row["diff_mean"], unit, signed=True)}'
-             f'{rng}</div>')
+        d = (f'<div class="d{" sig" if sig else ""}">'
+             f'{_nb("Δ\u00a0" + format_value(row["diff_mean"], unit, signed=True))}{rng}</div>')
     else:
         d = ""
-    return f'<td class="cell"><div class="v">{m}</div>{ci}{d}</td>'
+    return f'<td class="cell"><div class="v">{_nb(m)}</div>{ci}{d}</td>'
 
 
 def _covariance_cell(row: pd.Series | None) -> str:
@@ -240,22 +252,32 @@ def _headline_html(data: ReportData, table: pd.DataFrame) -> str:
                             else _cell(idx.get((a, m)), m, a, data.baseline) for a in arrs)
             out.append(f"<tr><td>{esc(metric_label(m))}</td>{cells}</tr>")
     out.append("</tbody></table>")
-    n = int(table["n"].max()) if table["n"].notna().any() else data.n_replicates
     fy = _get(data.manifest, "final_year")
     fy = f" (final-year value: {esc(fy)})" if fy else ""
+    where = f", {esc(data.scope_text)}" if data.scope_text else ""
     delta = (f", and Δ, the paired difference from the baseline, {esc(data.label(data.baseline))}"
              ", with its 95% interval (bold when the interval excludes zero)"
              if data.baseline else "; no baseline was compared, so there are no paired "
              "differences")
     out.append(
-        f'<p class="ci">Each cell: mean of the final-year value{fy} over {n} replicates, its 95% '
-        f"t-interval in brackets{delta}. Shares are in per cent and their differences in "
-        "percentage points (pp).</p>")
+        f'<p class="ci">Each cell: mean of the final-year value{fy} over '
+        f"{esc(data.runs_word)}{where}, its 95% t-interval in brackets (clipped to the "
+        f"values the metric can take){delta}. Shares are in per cent and their differences "
+        "in percentage points (pp).</p>")
     return "\n".join(out)
 
 
+def _ci_text(row: pd.Series, unit: str) -> str:
+    lo, hi = row.get("ci_low"), row.get("ci_high")
+    if pd.notna(lo) and pd.notna(hi):
+        return f"95% CI {format_value(lo, unit)} to {format_value(hi, unit)}"
+    return "no interval: too few runs"
+
+
 def _findings_html(data: ReportData, table: pd.DataFrame) -> str:
-    """A sentence per headline metric: which arrangement did best, and by how much."""
+    """A sentence per headline metric: which arrangement did best, and by how much; each
+    states the metric's unit, the 95% intervals and n (and, for sweeps, where in the design
+    the values come from: the defaults, or every point when it has none there)."""
     items = []
     for m in F.FOREST_METRICS:
         info = METRIC_INFO.get(m)
@@ -269,6 +291,10 @@ def _findings_html(data: ReportData, table: pd.DataFrame) -> str:
         best = ordered.iloc[0]
         word = "highest" if info[3] > 0 else "lowest"
         a = str(best["arrangement"])
+        n = int(best["n"]) if pd.notna(best.get("n")) else data.n_replicates
+        head = (f"<b>{esc(metric_label(m))}</b> <span class=\"ci\">({esc(unit_words(m))}; "
+                f"final-year mean, n = {n} runs per arrangement"
+                + (f", {esc(data.scope_short)}" if data.scope_short else "") + ")</span>")
         # never name a winner the intervals do not separate: every arrangement whose 95% interval
         # overlaps the best one's (or has none) is tied with it
         tied = [r for _, r in ordered.iloc[1:].iterrows()
@@ -276,17 +302,17 @@ def _findings_html(data: ReportData, table: pd.DataFrame) -> str:
                         and pd.notna(r.get("ci_low")) and pd.notna(r.get("ci_high")))
                 or (r["ci_low"] <= best["ci_high"] and best["ci_low"] <= r["ci_high"])]
         if tied:
-            names = ", ".join(esc(data.label(str(r["arrangement"]))) for r in tied)
-            s = (f"<b>{esc(metric_label(m))}</b>: no arrangement is clearly {word}; "
-                 f"{esc(data.label(a))} ({format_value(best['mean'], unit)}) is not separated from {names} "
-                 "(their 95% intervals overlap)")
+            names = ", ".join(f"{esc(data.label(str(r['arrangement'])))} "
+                              f"({format_value(r['mean'], unit)}; {_ci_text(r, unit)})"
+                              for r in tied)
+            s = (f"{head}: no arrangement is clearly {word}; {esc(data.label(a))} "
+                 f"({format_value(best['mean'], unit)}; {_ci_text(best, unit)}) is not "
+                 f"separated from {names}: their 95% intervals overlap")
             items.append(f"<li>{s}.</li>")
             continue
-        s = (f"<b>{esc(metric_label(m))}</b> was {word} under {esc(data.label(a))}: "
-             f"{format_value(best['mean'], unit)}")
-        if pd.notna(best.get("ci_low")) and pd.notna(best.get("ci_high")):
-            s += (f" (95% CI {format_value(best['ci_low'], unit)} to "
-                  f"{format_value(best['ci_high'], unit)}; separated from every other arrangement)")
+        s = (f"{head} was {word} under {esc(data.label(a))}: "
+             f"{format_value(best['mean'], unit)} ({_ci_text(best, unit)}; separated from "
+             "every other arrangement)")
         base = data.baseline
         if base is not None and a != base and pd.notna(best.get("diff_mean")):
             s += (f", {format_value(best['diff_mean'], unit, signed=True)} against "
@@ -294,7 +320,7 @@ def _findings_html(data: ReportData, table: pd.DataFrame) -> str:
             lo, hi = best.get("diff_ci_low"), best.get("diff_ci_high")
             if pd.notna(lo) and pd.notna(hi):
                 clear = lo > 0 or hi < 0
-                s += (f" ({format_value(lo, unit, signed=True)} to "
+                s += (f" (paired 95% CI {format_value(lo, unit, signed=True)} to "
                       f"{format_value(hi, unit, signed=True)}; "
                       + ("the interval excludes zero)" if clear else "the interval includes zero)"))
         elif base is not None and a == base:
@@ -302,7 +328,14 @@ def _findings_html(data: ReportData, table: pd.DataFrame) -> str:
         items.append(f"<li>{s}.</li>")
     if not items:
         return ""
-    return "<h3>Headline findings</h3><ul>" + "".join(items) + "</ul>"
+    lead = ""
+    if data.scope == "all":
+        lead = ('<p class="note"><b>Not at the defaults:</b> this design has no points at the '
+                "default parameters, so each finding below pools every sweep point: "
+                f"{esc(data.runs_word)}. Its interval includes the swept parameters' "
+                "variation as well as chance. Add <code>defaults:</code> under "
+                "<code>uncertainties</code> for findings at the defaults.</p>")
+    return "<h3>Headline findings</h3>" + lead + "<ul>" + "".join(items) + "</ul>"
 
 
 def _provenance_html(data: ReportData) -> str:

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from abm import catalogue
-from abm.definitions import CUMULATIVE_METRICS, DEFAULT_BASELINE, FINAL_YEAR_STEPS
+from abm.definitions import (CUMULATIVE_METRICS, DEFAULT_BASELINE, FINAL_YEAR_STEPS,
+                             clip_interval)
 from abm.stats import mean_ci, paired_difference
 from abm.style import arrangement_order
 
@@ -33,9 +34,9 @@ class ReportInputError(ValueError):
 @dataclass
 class ReportData:
     results_dir: Path
-    results: pd.DataFrame                      # base point only
+    results: pd.DataFrame                      # the headline points only (see `scope`)
     finance: pd.DataFrame | None
-    summary: pd.DataFrame | None               # base point only
+    summary: pd.DataFrame | None               # the headline points only
     manifest: dict[str, Any]
     networks: dict[str, nx.MultiDiGraph]
     sensitivity: pd.DataFrame | None
@@ -51,6 +52,11 @@ class ReportData:
     risk_runs: pd.DataFrame | None = None       # risk_runs.csv: per paired risk-source run
     risk_incidence: pd.DataFrame | None = None  # risk_incidence.csv (base point only)
     tail_risk: pd.DataFrame | None = None       # tail_risk.csv
+    #: which runs the headline findings, the summary table and the time series pool:
+    #: "single" (no sweep), "defaults" (the sweep's points at the default parameters) or
+    #: "all" (a sweep with no point at the defaults: every point, labelled as such)
+    scope: str = "single"
+    headline_points: list[Any] = field(default_factory=list)
 
     def label(self, key: str) -> str:
         """The arrangement's label: as the run recorded it, else the shipped file's."""
@@ -67,7 +73,37 @@ class ReportData:
 
     @property
     def n_replicates(self) -> int:
+        """Runs per arrangement behind the headline figures (replicates, pooled over the
+        headline points when there are several)."""
         return int(self.results.groupby("arrangement")["replicate"].nunique().max())
+
+    @property
+    def runs_word(self) -> str:
+        """'2 replicates' or '16 runs (8 points at the defaults × 2 replicates)'."""
+        n, k = self.n_replicates, len(self.headline_points)
+        if self.scope == "defaults":
+            return (f"{n} runs ({k} points at the defaults × {n // max(k, 1)} replicates)"
+                    if k > 1 else f"{n} replicates at the defaults")
+        if self.scope == "all":
+            return f"{n} runs (all {k} sweep points × {n // max(k, 1)} replicates)"
+        return f"{n} replicate{'s' if n != 1 else ''}"
+
+    @property
+    def scope_short(self) -> str:
+        """A few words for each headline: 'at the defaults', 'all sweep points, not the
+        defaults', or '' without a sweep."""
+        return {"defaults": "at the defaults",
+                "all": "all sweep points pooled, not the defaults"}.get(self.scope, "")
+
+    @property
+    def scope_text(self) -> str:
+        """Where the headline values come from, for captions: '' without a sweep."""
+        if self.scope == "defaults":
+            return "at the default parameters"
+        if self.scope == "all":
+            return ("over all sweep points, not at the defaults (the design has no points at "
+                    "the defaults)")
+        return ""
 
     @property
     def n_steps(self) -> int:
@@ -77,6 +113,41 @@ class ReportData:
         if isinstance(months, (int, float)) and months > 0:
             return int(months)
         return int(self.results["step"].max())
+
+
+def headline_points(points: list[Any], config: dict[str, Any],
+                    point_table: pd.DataFrame | None) -> tuple[str, list[Any]]:
+    """(scope, points) the headline findings pool: the single point without a sweep; the
+    points at the default parameters when the design has them (`uncertainties.defaults`, the
+    last points, or points.csv rows that change no parameter); else every point, scope "all"."""
+    if len(points) <= 1:
+        return "single", list(points)
+    unc = config.get("uncertainties") if isinstance(config.get("uncertainties"), dict) else {}
+    k = unc.get("defaults") if isinstance(unc, dict) else None
+    chosen: list[Any] = []
+    if isinstance(k, int) and 0 < k < len(points):
+        chosen = list(points[-k:])
+    elif point_table is not None and "point" in point_table.columns:
+        params = [c for c in point_table.columns if c != "point"]
+        if params:
+            blank = point_table[params].isna().all(axis=1)
+            at = {str(p) for p in point_table.loc[blank, "point"]}
+            chosen = [p for p in points if str(p) in at]
+    if chosen:
+        return "defaults", chosen
+    return "all", list(points)
+
+
+def _pool_replicates(df: pd.DataFrame, ids: dict[tuple[str, int], int]) -> pd.DataFrame:
+    """`df` with each (point, replicate) renumbered as one replicate of the pooled set (points
+    at the same parameters are replicates with their own seeds; the pairing across
+    arrangements, by (point, replicate), is kept)."""
+    if "point" not in df.columns or "replicate" not in df.columns:
+        return df
+    df = df.copy()
+    keys = list(zip(df["point"].astype(str), df["replicate"].astype(int)))
+    df["replicate"] = [ids.get(k, -1) for k in keys]
+    return df
 
 
 def _choose_base_point(points: list[Any]) -> Any:
@@ -132,19 +203,34 @@ def load(results_dir: Path | str) -> ReportData:
     results["value"] = pd.to_numeric(results["value"], errors="coerce")
 
     points = sorted(results["point"].unique().tolist(), key=lambda p: (str(type(p)), p))
-    base = _choose_base_point(points)
+    manifest = _read_manifest(d / "manifest.json")
+    cfg = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    ppath = d / "points.csv"
+    point_table = pd.read_csv(ppath) if ppath.exists() else None
+    scope, chosen = headline_points(points, cfg, point_table)
+    base = chosen[0] if scope == "defaults" else _choose_base_point(points)
+    at = {str(p) for p in chosen}
+    pooled = len(chosen) > 1
+    ids: dict[tuple[str, int], int] = {}
+    if pooled:
+        pairs = results.loc[results["point"].astype(str).isin(at), ["point", "replicate"]]
+        pairs = sorted(set(zip(pairs["point"].astype(str), pairs["replicate"].astype(int))),
+                       key=lambda k: (points.index(next(p for p in points if str(p) == k[0])),
+                                      k[1]))
+        ids = {k: i for i, k in enumerate(pairs)}
     notes: list[str] = []
-    if len(points) > 1:
-        notes.append(f"The experiment has {len(points)} sweep points; the summary, time series, "
-                     f"risk and GP figures show the base point ({base}).")
-    results = results[results["point"] == base].reset_index(drop=True)
+    results = results[results["point"].astype(str).isin(at)].reset_index(drop=True)
+    if pooled:
+        results = _pool_replicates(results, ids)
 
     finance = None
     fpath = d / "finance.parquet"
     if fpath.exists():
         finance = pd.read_parquet(fpath)
         if "point" in finance.columns:
-            finance = finance[finance["point"] == base]
+            finance = finance[finance["point"].astype(str).isin(at)]
+            if pooled:
+                finance = _pool_replicates(finance, ids)
         finance = finance.reset_index(drop=True)
         if "arrangement" in finance.columns:
             finance["arrangement"] = finance["arrangement"].astype(str)
@@ -156,8 +242,14 @@ def load(results_dir: Path | str) -> ReportData:
         if "arrangement" in summary_all.columns:
             summary_all["arrangement"] = summary_all["arrangement"].astype(str)
         if "point" in summary.columns and len(summary):
-            same = summary["point"].astype(str) == str(base)
-            summary = summary[same] if same.any() else summary
+            if pooled:  # per-point rows cannot be pooled: the table recomputes them from the
+                # runs; the covariance shares, pooled over every run already, are kept
+                keep = (summary["point"].astype(str) == str(chosen[0])) & summary[
+                    "metric"].astype(str).str.startswith("risk_share.")
+                summary = summary[keep]
+            else:
+                same = summary["point"].astype(str) == str(base)
+                summary = summary[same] if same.any() else summary
         summary = summary.reset_index(drop=True)
         if "arrangement" in summary.columns:
             summary["arrangement"] = summary["arrangement"].astype(str)
@@ -171,20 +263,38 @@ def load(results_dir: Path | str) -> ReportData:
                 sensitivity = None
             break
 
-    point_values = None
-    ppath = d / "points.csv"
-    if ppath.exists():
-        point_values = pd.read_csv(ppath)
-        if "point" not in point_values.columns or len(point_values) < 2:
-            point_values = None
-    if point_values is not None and len(points) > 1:
-        row = point_values[point_values["point"].astype(str) == str(base)]
-        if len(row):
-            vals = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
-                             for k, v in row.iloc[0].items() if k != "point")
-            notes[-1] = notes[-1][:-2] + f"; {vals})."
+    point_values = point_table
+    if point_values is not None and ("point" not in point_values.columns
+                                     or len(point_values) < 2):
+        point_values = None
+    has_risk = (d / "risk_runs.csv").is_file() or (d / "risk_incidence.csv").is_file()
+    if len(points) > 1:
+        n_rep = int(results.groupby("arrangement")["replicate"].nunique().max())
+        if scope == "defaults":
+            notes.append(
+                f"The experiment has {len(points)} sweep points, {len(chosen)} of them at the "
+                "default parameters (uncertainties.defaults). The headline findings, the "
+                "final-year table, the time series and the GP figures are at the defaults: "
+                + (f"those {len(chosen)} points pooled, {n_rep} runs per arrangement. "
+                   if pooled else f"point {chosen[0]}, {n_rep} replicates. ")
+                + (f"The incidence of the risk sources is shown at point {base}. "
+                   if has_risk else "")
+                + "The Sensitivity section uses every sampled point.")
+        else:
+            notes.append(
+                f"The experiment has {len(points)} sweep points and none at the default "
+                "parameters (add `defaults:` under `uncertainties` for headlines at the "
+                "defaults). The headline findings, the final-year table, the time series and "
+                f"the GP figures therefore pool all {len(points)} points, {n_rep} runs per "
+                "arrangement: their intervals include the variation of the swept parameters "
+                "as well as chance, and they are not results at the defaults.")
+            if has_risk and point_values is not None:
+                row = point_values[point_values["point"].astype(str) == str(base)]
+                vals = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                                 for k, v in row.iloc[0].items() if k != "point") if len(row) else ""
+                notes.append(f"The incidence of the risk sources is shown at sweep point {base}"
+                             + (f" ({vals})." if vals else "."))
 
-    manifest = _read_manifest(d / "manifest.json")
     networks = _read_networks(d / "networks")
     runs, risk_runs, incidence, tail = (_read_csv(d / f) for f in (
         "runs.csv", "risk_runs.csv", "risk_incidence.csv", "tail_risk.csv"))
@@ -209,7 +319,7 @@ def load(results_dir: Path | str) -> ReportData:
                       arrangements=arrangements, points=points, base_point=base, notes=notes,
                       summary_all=summary_all, point_values=point_values, baseline=baseline,
                       labels=labels, runs=runs, risk_runs=risk_runs, risk_incidence=incidence,
-                      tail_risk=tail)
+                      tail_risk=tail, scope=scope, headline_points=chosen)
 
 
 def _read_csv(path: Path) -> pd.DataFrame | None:
@@ -287,7 +397,8 @@ def headline_table(data: ReportData, baseline: str | None | object = _BASELINE_O
             have.add((r["arrangement"], str(r["metric"])))
 
     fin = final_values(data.results)
-    key = "seed" if "seed" in fin.columns else "replicate"
+    # pooled points are renumbered replicates (pairs keep their (point, replicate)); else the seed
+    key = ("seed" if "seed" in fin.columns and len(data.headline_points) <= 1 else "replicate")
     base = fin[fin["arrangement"] == baseline].set_index(["metric", key])["value"]
     for (arr, metric), grp in fin.groupby(["arrangement", "metric"]):
         if (arr, metric) in have:
@@ -308,6 +419,11 @@ def headline_table(data: ReportData, baseline: str | None | object = _BASELINE_O
     for c in ("mean", "sd", "ci_low", "ci_high", "n", "diff_mean", "diff_ci_low",
               "diff_ci_high"):
         out[c] = pd.to_numeric(out[c], errors="coerce")
+    if len(out):  # a t-interval never reaches outside what the metric can take
+        ends = [clip_interval(str(m), lo, hi) for m, lo, hi in
+                zip(out["metric"], out["ci_low"], out["ci_high"])]
+        out["ci_low"] = [e[0] for e in ends]
+        out["ci_high"] = [e[1] for e in ends]
     return out
 
 

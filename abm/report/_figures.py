@@ -406,47 +406,64 @@ def risk_share_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:
 
 
 def surplus_figure(data: ReportData) -> Figure | None:
-    """Distribution of organisations' yearly surpluses by party, per arrangement (box stats)."""
+    """Distribution of organisations' yearly surpluses, one panel per party with its own £ scale
+    (the funder's sums dwarf a practice's, so on one shared axis every other party was a flat
+    line), boxes per arrangement (box stats)."""
     f = data.finance
     if f is None or f.empty or not {"party", "surplus", "arrangement"} <= set(f.columns):
         return None
     parties = [p for p in PARTIES if p in set(f["party"].astype(str))]
     parties += sorted(set(f["party"].astype(str)) - set(parties))
-    fig = go.Figure()
-    plabels = [PARTY_LABELS.get(p, p) for p in parties]
-    for a in data.arrangements:
-        fa = f[f["arrangement"] == a]
-        if fa.empty:
-            continue
-        xs, q1, med, q3, lo, hi, mean, ns = [], [], [], [], [], [], [], []
-        for p, pl in zip(parties, plabels):
-            v = pd.to_numeric(fa.loc[fa["party"].astype(str) == p, "surplus"],
-                              errors="coerce").dropna().to_numpy() / 1e6
+    boxes: dict[str, list[dict]] = {}
+    for p in parties:
+        fp = f[f["party"].astype(str) == p]
+        for a in data.arrangements:
+            v = pd.to_numeric(fp.loc[fp["arrangement"] == a, "surplus"],
+                              errors="coerce").dropna().to_numpy()
             if len(v) == 0:
                 continue
             qs = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95])
-            xs.append(pl)
-            lo.append(qs[0]); q1.append(qs[1]); med.append(qs[2]); q3.append(qs[3])
-            hi.append(qs[4]); mean.append(float(v.mean())); ns.append(len(v))
-        if not xs:
-            continue
-        colour = arrangement_colour(a)
-        fig.add_trace(go.Box(x=xs, q1=q1, median=med, q3=q3, lowerfence=lo, upperfence=hi,
-                             mean=mean, name=data.label(a), legendgroup=a,
-                             marker_color=colour, fillcolor=hex_to_rgba(colour, 0.35),
-                             line=dict(color=colour), boxpoints=False))
-    if not fig.data:
+            boxes.setdefault(p, []).append(dict(a=a, q=qs, mean=float(v.mean()), n=len(v)))
+    parties = [p for p in parties if p in boxes]
+    if not parties:
         return None
-    fig.update_layout(boxmode="group")
-    fig.add_hline(y=0, line=dict(color="#555555", width=1, dash="dot"))
-    fig.update_yaxes(title_text="yearly surplus, £m")
+    # each panel in the unit that suits its own size: £m, £k or £
+    def unit_of(p: str) -> tuple[float, str]:
+        big = max(max(abs(b["q"][0]), abs(b["q"][4])) for b in boxes[p])
+        return (1e6, "£m") if big >= 1e6 else (1e3, "£k") if big >= 1e3 else (1.0, "£")
+    cols = 3 if len(parties) > 2 else len(parties)
+    titles = [PARTY_LABELS.get(p, p) for p in parties]
+    fig, rows, height = _grid(titles, cols, 230, hspace=0.08)
+    shown: set[str] = set()
+    for i, p in enumerate(parties):
+        r, c = i // cols + 1, i % cols + 1
+        div, unit = unit_of(p)
+        for b in boxes[p]:
+            a = b["a"]
+            colour = arrangement_colour(a)
+            q = b["q"] / div
+            fig.add_trace(go.Box(
+                x=[data.label(a)], q1=[q[1]], median=[q[2]], q3=[q[3]], lowerfence=[q[0]],
+                upperfence=[q[4]], mean=[b["mean"] / div], name=data.label(a), legendgroup=a,
+                showlegend=a not in shown, marker_color=colour,
+                fillcolor=hex_to_rgba(colour, 0.35), line=dict(color=colour), boxpoints=False),
+                row=r, col=c)
+            shown.add(a)
+        fig.add_hline(y=0, line=dict(color="#555555", width=1, dash="dot"), row=r, col=c)
+        fig.update_yaxes(title_text=f"yearly surplus, {unit}", row=r, col=c)
+        fig.update_xaxes(showticklabels=False, row=r, col=c)
+    for i in range(len(parties), rows * cols):  # cells of the grid with no party: no empty axes
+        fig.update_xaxes(visible=False, row=i // cols + 1, col=i % cols + 1)
+        fig.update_yaxes(visible=False, row=i // cols + 1, col=i % cols + 1)
     title = "Yearly surplus by party"
-    apply_style(fig, title=title, height=460)
+    apply_style(fig, title=title, height=height)
     return Figure("risk-surplus", title,
-                  "Distribution of organisations' yearly surpluses (income minus cost, £m) over "
-                  "all years and replicates, by party and arrangement: the box spans the 25th to "
-                  "75th percentile with the median as a line and the mean dashed; whiskers reach "
-                  "the 5th and 95th percentiles.", fig)
+                  "Distribution of organisations' yearly surpluses (income minus cost) over all "
+                  "years and runs, one panel per party, each on its own scale (£m, £k or £ as "
+                  "its size needs: the funder's sums would flatten every other party on a shared "
+                  "axis); within a panel one box per arrangement, spanning the 25th to 75th "
+                  "percentile with the median as a line and the mean dashed; whiskers reach the "
+                  "5th and 95th percentiles.", fig)
 
 
 def failures_figure(data: ReportData, table: pd.DataFrame) -> Figure | None:

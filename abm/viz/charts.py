@@ -62,6 +62,12 @@ def metrics_dict(model, height: int = 820) -> dict:
     df = metrics_frame(model)
     rows = (len(PANELS) + COLS - 1) // COLS
     months = list(range(len(df)))
+    # Month 0 is the set-up: flows and rolling windows are still zero there, so drawing it made
+    # every line leap at month 1. The metric panels start at month 1; before any month is
+    # simulated they show the set-up values as dots, labelled as such.
+    first = 1 if len(df) > 1 else 0
+    when = [f"month {k}" if k else "set-up (month 0, before any month is simulated)"
+            for k in months]
     gap_x, gap_y = 0.06, 0.075
     w = (1 - gap_x * (COLS - 1)) / COLS
     weights = [1.0] * rows + [1.7]
@@ -78,17 +84,19 @@ def metrics_dict(model, height: int = 820) -> dict:
         r, c = divmod(i, COLS)
         ax = "" if i == 0 else str(i + 1)
         x0, y1 = c * (w + gap_x), tops[r]
-        y = finite(df[metric]) if metric in df else [None] * len(months)
+        y = (finite(df[metric]) if metric in df else [None] * len(months))[first:]
         unit = style.metric_unit(metric)
         traces.append(dict(
-            type="scatter", x=months, y=y, xaxis=f"x{ax}", yaxis=f"y{ax}", mode="lines",
+            type="scatter", x=months[first:], y=y, xaxis=f"x{ax}", yaxis=f"y{ax}",
+            mode="lines" if first else "markers",
             name=style.METRIC_GROUPS.get(group, group), legendgroup=group, showlegend=group not in shown,
-            line=dict(color=GROUP_COLOURS[group], width=2),
-            customdata=[style.format_value(v, unit) for v in y],
-            hovertemplate=f"{style.metric_label(metric)}<br>month %{{x}}: %{{customdata}}<extra></extra>"))
+            line=dict(color=GROUP_COLOURS[group], width=2), marker=dict(color=GROUP_COLOURS[group], size=6),
+            customdata=[[when[k], style.format_value(v, unit)] for k, v in zip(months[first:], y)],
+            hovertemplate=(f"{style.metric_label(metric)}<br>%{{customdata[0]}}: %{{customdata[1]}}"
+                           "<extra></extra>")))
         shown.add(group)
         layout[f"xaxis{ax}"] = axis_style(domain=[x0, x0 + w], anchor=f"y{ax}", nticks=5,
-                                          autorangeoptions=dict(include=[0, 12]))
+                                          autorangeoptions=dict(include=[first, 12]))
         layout[f"yaxis{ax}"] = axis_style(domain=[y1 - unit_h, y1], anchor=f"x{ax}", nticks=4,
                                           tickformat=TICKFORMAT.get(unit, "~g"))
         title(SHORT.get(metric, style.metric_label(metric)), x0, y1)
@@ -96,10 +104,12 @@ def metrics_dict(model, height: int = 820) -> dict:
     # bottom row: two wide panels, lines labelled at their ends (no legend entries)
     y1 = tops[rows]
     wide = 2 * w + gap_x
-    panels = (("Reserves, £ (full scale): the lead and the most exposed providers"
-               if _lead(model) is not None else "Reserves, £ (full scale): the most exposed providers",
+    # these two are stocks, real at the set-up too: they start at month 0, the opening position
+    panels = (("Reserves, £ (full scale; month 0 = opening): the lead and the most exposed providers"
+               if _lead(model) is not None else
+               "Reserves, £ (full scale; month 0 = opening): the most exposed providers",
                reserve_lines(model), "gbp", "~s"),
-              ("GP practices by participation", gp_lines(df), "count", "~g"))
+              ("GP practices by participation (month 0 = set-up)", gp_lines(df), "count", "~g"))
     for k, (panel_title, series, unit, fmt) in enumerate(panels):
         ax = str(len(PANELS) + 1 + k)
         legend = f"legend{k + 2}"
@@ -109,8 +119,9 @@ def metrics_dict(model, height: int = 820) -> dict:
             traces.append(dict(
                 type="scatter", x=months[:len(ys)], y=ys, xaxis=f"x{ax}", yaxis=f"y{ax}", mode="lines",
                 name=name, legend=legend, line=dict(color=colour, width=2, dash=dash),
-                customdata=[style.format_value(v, unit) for v in ys],
-                hovertemplate=f"{name}<br>month %{{x}}: %{{customdata}}<extra></extra>"))
+                customdata=[[when[k] if k < len(when) else f"month {k}", style.format_value(v, unit)]
+                            for k, v in enumerate(ys)],
+                hovertemplate=f"{name}<br>%{{customdata[0]}}: %{{customdata[1]}}<extra></extra>"))
         layout[f"xaxis{ax}"] = axis_style(domain=[x0, x0 + wide * 0.56], anchor=f"y{ax}", nticks=8,
                                           autorangeoptions=dict(include=[0, 12]))
         layout[f"yaxis{ax}"] = axis_style(domain=[bottom, y1], anchor=f"x{ax}", nticks=5, tickformat=fmt,

@@ -69,10 +69,28 @@ def LivePlotly(build, dependencies):
     return element
 
 
+#: Page-wide CSS for Mesa's sliders. Vuetify puts a slider's label and its track side by side in one
+#: flex row, so a long label (ours explain what the input means) squeezed the track to zero width:
+#: nothing to see or drag, and a click landed on the minimum. Here the label takes a line of its own
+#: above a full-width track, and the thumb always shows the value (Vuetify draws it only while
+#: dragging; an input that never shows its value cannot be read).
+SLIDER_CSS = """
+.v-input__slider .v-input__slot { flex-wrap: wrap; }
+.v-input__slider .v-input__slot > .v-label {
+  flex: 1 0 100%; max-width: 100%; white-space: normal; height: auto; line-height: 1.3;
+  margin: 0 0 34px 0 !important; }
+.v-input__slider .v-slider { flex: 1 0 calc(100% - 16px); min-width: 120px; margin: 0 8px; }
+.v-input__slider .v-slider__thumb-label-container { display: block !important; }
+.v-input__slider { margin-bottom: 6px; }
+"""
+
+
 @solara.component
 def StatusPanel(model):
-    """Month, arrangement, the lead's surplus, failures so far; says that the run is scaled."""
+    """Month, arrangement, the lead's surplus, failures so far; says that the run is scaled. Also
+    carries the page's slider CSS (SLIDER_CSS): this panel is on every page."""
     update_counter.get()
+    solara.Style(SLIDER_CSS)
     with solara.Column(style={"padding": "4px 12px", "overflow-y": "auto", "height": "100%"},
                        classes=["abm-status"]):
         solara.HTML(tag="div", unsafe_innerHTML=status_html(model), style="font-size: 13px; line-height: 1.4")
@@ -113,5 +131,5 @@ def grid_layout(num_components: int) -> list[dict]:
             for i in range(num_components)]
 
 
-__all__ = ["ResizeNudge", "LivePlotly", "StatusPanel", "ContractNetwork", "MetricCharts", "COMPONENTS", "GRID",
+__all__ = ["SLIDER_CSS", "ResizeNudge", "LivePlotly", "StatusPanel", "ContractNetwork", "MetricCharts", "COMPONENTS", "GRID",
            "grid_layout"]
