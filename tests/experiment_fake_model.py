@@ -25,6 +25,16 @@ class _DC:
         return pd.DataFrame(self.rows)
 
 
+def _size(economy) -> float:
+    """1 for the default economy; else the economy file's population over 300,000, so each
+    economy of a study gives its own numbers."""
+    if economy in (None, "default"):
+        return 1.0
+    import yaml
+    with open(economy) as fh:
+        return yaml.safe_load(fh)["population"]["total"]["value"] / 300_000
+
+
 class FakeModel:
     def __init__(self, arrangement="icp_full", economy=None, rng=None, population_scale=1.0,
                  shocks=None, **overrides):
@@ -33,7 +43,7 @@ class FakeModel:
         self.bonus = float(overrides.get("prevention__budget_share", 0.02))
         self.steps, self.cost, self.failures = 0, 0.0, 0
         self.shocks = list(shocks or [])
-        self.pop, self.alloc = 1.0, 0.0
+        self.pop, self.alloc = _size(economy), 0.0
         self.events = []
         self.org_by_id = {"trust": "trust", "icp": "icp"}
         self.rows = [self._row(0.0)]
