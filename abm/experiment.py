@@ -331,14 +331,16 @@ def _resolve_economies(entries: Any, base: Path, file: str, single: str) -> list
                 exc.args = (exc.line(),)
             raise
         name = name or _economy_name(path)
-        if path in seen_files:
-            raise ConfigError(f"economy listed twice (as economies[{seen_files[path]}] too)", file=file,
-                              field=where, value=entry, allowed="each economy file once")
+        same = str(params.default_economy_path().resolve()) if path == "default" else path
+        if same in seen_files:
+            raise ConfigError(f"economy listed twice (as economies[{seen_files[same]}] too)", file=file,
+                              field=where, value=entry, allowed="each economy file once ('default' is "
+                              + params.default_economy_path().name + ")")
         if name in seen_names:
             raise ConfigError(f"two economies named '{name}' (economies[{seen_names[name]}] too)", file=file,
                               field=f"economies[{i}]", value=name,
                               allowed="a distinct name for each: {name: NAME, file: PATH}")
-        seen_files[path], seen_names[name] = i, i
+        seen_files[same], seen_names[name] = i, i
         out.append({"name": name, "file": path})
     return out
 
@@ -839,6 +841,7 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
     n_workers = engines.resolve_workers(engine, workers, len(todo))
     stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
     cpu = busy = 0.0
+    restore = _terminate_as_interrupt()
     try:
         for i, result in enumerate(engines.execute(run_task, todo, engine=engine,
                                                    workers=n_workers, scheduler=scheduler), 1):
@@ -864,6 +867,8 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
             log(f"{stored} of {len(tasks)} runs stored; after fixing the cause, continue with: "
                 f"abm run --resume {run.target}")
         raise
+    finally:
+        restore()
     metas = [run.read_meta(t["key"]) for t in base_tasks]
     risk_metas = [run.read_meta(t["key"]) for t in tasks[len(base_tasks):]]
     run.combine([t["key"] for t in base_tasks])
@@ -918,6 +923,25 @@ def economy_manifest(exp: Experiment) -> dict:
                     "population": eco["population"]["total"]["value"],
                     "practices": len(eco["practices"]["list"])})
     return {"economies": out}
+
+
+def _terminate_as_interrupt() -> Callable[[], None]:
+    """While tasks run, SIGTERM (a scheduler's or `kill`'s stop) is handled as Ctrl-C: stored
+    runs stay resumable, the lock is released and the resume command is logged, instead of the
+    process dying with its lock held. Returns the function that puts the old handler back."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        old = signal.signal(signal.SIGTERM, interrupt)
+    except (ValueError, OSError):   # pragma: no cover - not the main interpreter
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, old)
 
 
 def arrangement_manifest(exp: Experiment) -> dict:

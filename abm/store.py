@@ -228,6 +228,8 @@ def locate_resume(path: str | Path) -> RunStore:
     info = json.loads(info_file.read_text())
     run = RunStore(Path(info["target"]), partial, info)
     run.lock()
+    # a run stopped while finishing may have removed some or all of its parts: they run again
+    run.parts.mkdir(exist_ok=True)
     return run
 
 

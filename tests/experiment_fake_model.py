@@ -10,10 +10,14 @@ by their size from their month; `population_growth` raises the population (alloc
 capitation the lead is paid, follow it; so does cost) at year starts; `quality_fall` changes no
 money. The random draws never depend on shocks (common random numbers).
 """
+import os
+import time
+
 import networkx as nx
 import numpy as np
 import pandas as pd
 
+_PAUSE = float(os.environ.get("ABM_FAKE_STEP_SECONDS", "0") or 0)
 METRICS = ("cost_per_capita", "provider_failures", "continuity_of_care")
 
 
@@ -73,6 +77,8 @@ class FakeModel:
         return sum(s["size"] for s in self.shocks if s["kind"] in kinds and month >= s["month"])
 
     def step(self):
+        if _PAUSE:          # tests that stop a run part-way give it time to be stopped
+            time.sleep(_PAUSE)
         self.steps += 1
         month = self.steps                                      # 1-based, as shock months
         if month % 12 == 1 and month > 1:
