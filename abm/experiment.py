@@ -492,16 +492,31 @@ def load_experiment(source: str | Path | dict | Experiment,
         raise
     economy = _resolve_economy(exp.economy, base, file)
     economies = _resolve_economies(exp.economies, base, file, economy)
-    for eco_file in ([e["file"] for e in economies] if economies else [economy]):
+    for i, eco_file in enumerate([e["file"] for e in economies] if economies else [economy]):
         # each arrangement file is checked against every economy it will run in
-        entries = catalogue.resolve(exp.arrangements, base=base, file=file,
-                                    economy=params.load_economy(None if eco_file == "default" else eco_file))
+        eco = params.load_economy(None if eco_file == "default" else eco_file)
+        entries = catalogue.resolve(exp.arrangements, base=base, file=file, economy=eco)
+        _check_people(eco, exp.population_scale, file, economies[i]["name"] if economies else None)
     baseline = _resolve_baseline(exp, entries, file)
     exp = exp.model_copy(update={"economy": economy, "economies": economies, "baseline": baseline,
                                  "arrangements": [e.source for e in entries]})
     _check_overrides(exp.overrides, exp.arrangements, file, "overrides")
     _check_sweep(exp, file)
     return exp, file
+
+
+def _check_people(eco: dict, scale: float, file: str, name: str | None) -> None:
+    """As the model refuses it (before any run): a scale that simulates too few people."""
+    try:
+        from abm.model import MIN_PEOPLE
+    except ImportError:            # pragma: no cover - the model is part of the package
+        return
+    total = eco["population"]["total"]["value"]
+    if total * scale < MIN_PEOPLE:
+        where = f" of economy '{name}'" if name else ""
+        raise ConfigError(f"population_scale simulates only {total * scale:.0f} people{where}", file=file,
+                          field="population_scale", value=scale,
+                          allowed=f"at least {MIN_PEOPLE / total:.2g} (>= {MIN_PEOPLE} people)")
 
 
 def _resolve_baseline(exp: Experiment, entries: list, file: str) -> str | None:

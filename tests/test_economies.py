@@ -338,3 +338,19 @@ def test_real_model_across_economies_local_pool_and_dask_identical(tmp_path, eco
     want = (finals.loc[("east", "icp_full")].xs("cost_per_capita", level="metric")
             - finals.loc[("east", "fragmented")].xs("cost_per_capita", level="metric")).mean()
     assert row["diff_mean"] == pytest.approx(want, rel=1e-9)
+
+
+def test_a_scale_too_small_for_one_economy_is_refused_by_validate_as_by_run(tmp_path, capsys, economies):
+    # north (one sub-ICB) at this scale has fewer than 100 simulated people; the default has more
+    from abm.params import load_economy
+    north = load_economy(economies["north"])["population"]["total"]["value"]
+    scale = 60 / north
+    shutil.copy(economies["north"], tmp_path / "north.yaml")
+    exp = _write_exp(tmp_path, "economies: [default, north.yaml]").read_text()
+    (tmp_path / "exp.yaml").write_text(exp.replace("population_scale: 0.02", f"population_scale: {scale:.6g}"))
+    for argv in (["validate", str(tmp_path / "exp.yaml")],
+                 ["run", str(tmp_path / "exp.yaml"), "--out", str(tmp_path / "o"), "--quiet"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert "field 'population_scale'" in err and "economy 'north'" in err and "allowed: at least" in err, err
+    assert not (tmp_path / "o").exists()
