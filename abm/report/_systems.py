@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from abm.report import _figures as F
+import abm.report._figures as F
 from abm.report._data import ReportData, _read_networks, headline_table
 from abm.style import apply_style, arrangement_colour, format_value, metric_label, metric_unit
 
