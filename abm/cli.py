@@ -170,7 +170,10 @@ def cmd_run(args) -> int:
     finally:
         bar.stop()
     if not args.quiet:
-        print_summary(out)
+        for economy in _economies_of(out):   # a study across economies: one table per economy
+            if economy is not None:
+                print(f"economy: {economy}")
+            print_summary(out, economy=economy)
         print_robustness(out)
     print(f"results: {out}")
     return _report(out, missing_ok=True, static=args.static)
@@ -244,15 +247,31 @@ def print_robustness(out: Path) -> None:
         print(summary_line(pd.read_csv(path)))
 
 
-def print_summary(out: Path, console=None) -> None:
+def _economies_of(out: Path) -> list[str | None]:
+    """The economies of a study across economies (from its manifest), else [None]."""
+    import json
+    path = Path(out) / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    return [e["name"] for e in manifest.get("economies") or []] or [None]
+
+
+def _of_economy(df, economy: str | None):
+    return df if economy is None or "economy" not in df.columns else df[df["economy"] == economy]
+
+
+def print_summary(out: Path, console=None, economy: str | None = None) -> None:
     """The report's final-year table in the terminal (same numbers, same units, at the same
     points: the defaults of a sweep, or every point when it has none there), three tables of
-    four metrics, then who bears cost risk; never wider than SUMMARY_WIDTH columns."""
+    four metrics, then who bears cost risk (of one economy in a study across economies); never
+    wider than SUMMARY_WIDTH columns."""
     from rich.table import Table
     from abm.report._data import headline_table, load
     from abm.style import metric_label
 
     data = load(out)
+    if economy is not None:
+        from abm.report._systems import of_economy
+        data = of_economy(data, economy)
     table = headline_table(data)
     rows = {(str(r["arrangement"]), str(r["metric"])): r for _, r in table.iterrows()}
     arrangements = data.arrangements
@@ -280,7 +299,7 @@ def print_summary(out: Path, console=None) -> None:
         for a in arrangements:
             t.add_row(a, *[_cell(rows.get((a, m)), m, base, a) for m in metrics])
         console.print(t)
-    print_incidence(out, console, data.base_point)
+    print_incidence(out, console, data.base_point, economy=economy)
     parties = [m for m in table["metric"].unique() if str(m).startswith("risk_share.")]
     if parties:
         from abm.summary import COVARIANCE_LABEL, MIN_BOOTSTRAP_N
@@ -316,7 +335,7 @@ def _side_cell(row) -> str:
     return f"{share:.2f} ± {(row['ci_high'] - row['ci_low']) / 2:.2f}"
 
 
-def print_incidence(out: Path, console, point: int = 0) -> None:
+def print_incidence(out: Path, console, point: int = 0, economy: str | None = None) -> None:
     """Who bears which risk: holder side vs commissioner side, sources × arrangements."""
     import json
     import pandas as pd
@@ -333,7 +352,8 @@ def print_incidence(out: Path, console, point: int = 0) -> None:
     if not specs:
         return
     runs, pert = pd.read_csv(out / "runs.csv"), pd.read_csv(out / "risk_runs.csv")
-    runs, pert = runs[runs["point"] == point], pert[pert["point"] == point]
+    runs, pert = _of_economy(runs, economy), _of_economy(pert, economy)
+    runs, pert = runs[runs["point"] == point].copy(), pert[pert["point"] == point].copy()
     for df in (runs, pert):
         df["arrangement"] = df["arrangement"].astype(str)
     sides = risk.incidence(runs, pert, specs, int(config.get("months") or 0),
@@ -437,11 +457,13 @@ def cmd_validate(args) -> int:
             exp, _ = load_experiment(file)
             points = plan_points(exp)
             pts = len(points)
-            runs = len(exp.arrangements) * pts * exp.replications
+            n_eco = len(exp.economies or [None])
+            runs = n_eco * len(exp.arrangements) * pts * exp.replications
             paired = len(build_risk_tasks(exp, points))
             extra = (f" + {paired} paired risk-source runs ({len(exp.risk_sources)} sources)"
                      if exp.risk_sources else "")
-            print(f"{file}: ok (experiment '{exp.name}': {len(exp.arrangements)} arrangements × "
+            ecos = f"{n_eco} economies × " if exp.economies is not None else ""
+            print(f"{file}: ok (experiment '{exp.name}': {ecos}{len(exp.arrangements)} arrangements × "
                   f"{pts} point(s) × {exp.replications} replicates = {runs} runs{extra} of "
                   f"{exp.months} months)")
     return 0

@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import json
 import os
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -106,6 +107,9 @@ class Experiment(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="names the output folder")
     description: str = Field(default="", description="free text for the report")
     economy: str = Field(default="default", description="'default' or path to an economy YAML")
+    economies: list[Any] | None = Field(default=None, description="a study across economies: "
+                                        "a list of 'default', paths to economy YAMLs, or "
+                                        "mappings {name, file}; results gain an economy column")
     arrangements: list[str] = Field(description="arrangements to compare: shipped keys or paths "
                                                 "to user-written arrangement YAML files")
     baseline: str | None = Field(default=None, description="arrangement paired differences are "
@@ -128,6 +132,8 @@ _HELP = {
     "name": "text of letters, digits, '_', '-', '.'",
     "description": "text",
     "economy": "'default' or a path to an economy YAML file",
+    "economies": "a non-empty list of 'default', paths to economy YAML files, or mappings "
+                 "{name, file} (each economy once; names of letters, digits, '_', '-')",
     "arrangements": "a non-empty list of shipped keys (" + ", ".join(params.ARRANGEMENTS)
                     + ") or paths to arrangement YAML files",
     "baseline": "one of the experiment's arrangement keys",
@@ -270,6 +276,87 @@ def _resolve_economy(value: str, base: Path, file: str) -> str:
                       allowed=_HELP["economy"])
 
 
+ECONOMY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+ECONOMY_KEYS = ("name", "file")
+
+
+def _economy_name(path: str) -> str:
+    """A study's name for an economy given by its file: the file name without .yaml, as a name
+    (letters, digits, '_', '-')."""
+    return "default" if path == "default" else re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).stem).strip("_-") or "economy"
+
+
+def _resolve_economies(entries: Any, base: Path, file: str, single: str) -> list[dict] | None:
+    """`economies:` as [{name, file}] (file 'default' or an absolute path), every entry checked:
+    a list, each a name or a mapping with a file that loads, no economy or name twice."""
+    if entries is None:
+        return None
+    allowed = _HELP["economies"]
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("economies must be a non-empty list", file=file, field="economies",
+                          value=entries if not isinstance(entries, (dict, list)) else type(entries).__name__,
+                          allowed=allowed)
+    if single != "default":
+        raise ConfigError("give either economy or economies, not both", file=file, field="economy",
+                          value=single, allowed="leave economy out and list every economy under economies")
+    out: list[dict] = []
+    seen_names: dict[str, int] = {}
+    seen_files: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        where = f"economies[{i}]"
+        name = None
+        if isinstance(entry, dict):
+            for key in entry:
+                if key not in ECONOMY_KEYS:
+                    hint = did_you_mean(str(key), ECONOMY_KEYS)
+                    raise ConfigError(f"unknown key '{key}'" + (f"; {hint}" if hint else ""), file=file,
+                                      field=f"{where}.{key}", allowed=", ".join(ECONOMY_KEYS))
+            if "file" not in entry:
+                raise ConfigError("required field missing", file=file, field=f"{where}.file",
+                                  allowed="'default' or a path to an economy YAML file")
+            name, entry = entry.get("name"), entry["file"]
+            if name is not None and (not isinstance(name, str) or not ECONOMY_NAME.match(name)):
+                raise ConfigError("bad economy name", file=file, field=f"{where}.name", value=name,
+                                  allowed="letters, digits, '_' and '-', starting with a letter or digit")
+            where = f"{where}.file"
+        if not isinstance(entry, str) or not entry:
+            raise ConfigError("an economy is a file name or a mapping {name, file}", file=file,
+                              field=where, value=entry if not isinstance(entry, (dict, list)) else None,
+                              allowed=allowed)
+        try:
+            path = _resolve_economy(entry, base, file)
+        except ConfigError as exc:
+            if exc.field == "economy":
+                exc.field, exc.allowed = where, allowed
+                exc.args = (exc.line(),)
+            raise
+        name = name or _economy_name(path)
+        same = str(params.default_economy_path().resolve()) if path == "default" else path
+        if same in seen_files:
+            raise ConfigError(f"economy listed twice (as economies[{seen_files[same]}] too)", file=file,
+                              field=where, value=entry, allowed="each economy file once ('default' is "
+                              + params.default_economy_path().name + ")")
+        if name in seen_names:
+            raise ConfigError(f"two economies named '{name}' (economies[{seen_names[name]}] too)", file=file,
+                              field=f"economies[{i}]", value=name,
+                              allowed="a distinct name for each: {name: NAME, file: PATH}")
+        seen_files[same], seen_names[name] = i, i
+        out.append({"name": name, "file": path})
+    return out
+
+
+def economy_list(exp: "Experiment") -> list[tuple[str | None, str | None]]:
+    """(name, file) of every economy the experiment runs: for a single `economy:`, one entry
+    whose name is None (outputs carry no economy column); file None is the default economy."""
+    if exp.economies is None:
+        return [(None, None if exp.economy == "default" else exp.economy)]
+    out = []
+    for e in exp.economies:
+        name, f = (e["name"], e["file"]) if isinstance(e, dict) else (_economy_name(e), e)
+        out.append((name, None if f == "default" else f))
+    return out
+
+
 MAX_RUNS = 100_000   # a larger study is almost certainly a typo (1e9 replications would fill the disk)
 
 
@@ -293,11 +380,15 @@ def _semantic_checks(exp: Experiment, file: str) -> None:
         if shock.kind == "quality_fall" and not 0 <= shock.size <= 1:
             raise ConfigError("a quality fall is a drop in quality", file=file, field=f"shocks[{i}].size",
                               value=shock.size, allowed="0 to 1")
-    runs = exp.replications * len(exp.arrangements)
+    n_eco = len(exp.economies) if isinstance(exp.economies, list) and exp.economies else 1
+    runs = exp.replications * len(exp.arrangements) * n_eco
     if runs > MAX_RUNS:
-        raise ConfigError(f"{runs:,} runs (replications x arrangements) before any sweep", file=file,
+        per = len(exp.arrangements) * n_eco
+        raise ConfigError(f"{runs:,} runs (replications x arrangements"
+                          + (" x economies" if n_eco > 1 else "") + ") before any sweep", file=file,
                           field="replications", value=exp.replications,
-                          allowed=f"at most {MAX_RUNS // len(exp.arrangements):,} with {len(exp.arrangements)} arrangements")
+                          allowed=f"at most {MAX_RUNS // per:,} with {len(exp.arrangements)} arrangements"
+                                  + (f" and {n_eco} economies" if n_eco > 1 else ""))
     _check_risk_sources(exp.risk_sources, file)
 
 
@@ -400,14 +491,32 @@ def load_experiment(source: str | Path | dict | Experiment,
             exc.args = (exc.line(),)
         raise
     economy = _resolve_economy(exp.economy, base, file)
-    entries = catalogue.resolve(exp.arrangements, base=base, file=file,
-                                economy=params.load_economy(None if economy == "default" else economy))
+    economies = _resolve_economies(exp.economies, base, file, economy)
+    for i, eco_file in enumerate([e["file"] for e in economies] if economies else [economy]):
+        # each arrangement file is checked against every economy it will run in
+        eco = params.load_economy(None if eco_file == "default" else eco_file)
+        entries = catalogue.resolve(exp.arrangements, base=base, file=file, economy=eco)
+        _check_people(eco, exp.population_scale, file, economies[i]["name"] if economies else None)
     baseline = _resolve_baseline(exp, entries, file)
-    exp = exp.model_copy(update={"economy": economy, "baseline": baseline,
+    exp = exp.model_copy(update={"economy": economy, "economies": economies, "baseline": baseline,
                                  "arrangements": [e.source for e in entries]})
     _check_overrides(exp.overrides, exp.arrangements, file, "overrides")
     _check_sweep(exp, file)
     return exp, file
+
+
+def _check_people(eco: dict, scale: float, file: str, name: str | None) -> None:
+    """As the model refuses it (before any run): a scale that simulates too few people."""
+    try:
+        from abm.model import MIN_PEOPLE
+    except ImportError:            # pragma: no cover - the model is part of the package
+        return
+    total = eco["population"]["total"]["value"]
+    if total * scale < MIN_PEOPLE:
+        where = f" of economy '{name}'" if name else ""
+        raise ConfigError(f"population_scale simulates only {total * scale:.0f} people{where}", file=file,
+                          field="population_scale", value=scale,
+                          allowed=f"at least {MIN_PEOPLE / total:.2g} (>= {MIN_PEOPLE} people)")
 
 
 def _resolve_baseline(exp: Experiment, entries: list, file: str) -> str | None:
@@ -494,17 +603,23 @@ def fingerprint(exp: Experiment) -> str:
 
 
 def build_tasks(exp: Experiment, points: list[dict], model: str = DEFAULT_MODEL) -> list[dict]:
-    """Task specs in canonical order (arrangement, point, replicate); each is picklable."""
-    economy = None if exp.economy == "default" else exp.economy
+    """Task specs in canonical order (economy, arrangement, point, replicate); each is picklable.
+    Replicate r at point p has the same seed in every economy and under every arrangement."""
     shocks = [s.model_dump(exclude_none=True) for s in exp.shocks] or None
     keys = [catalogue.key_of(a) for a in exp.arrangements]
-    return [{"key": task_key(a, p, r), "experiment": exp.name, "arrangement": a,
-             "arrangement_source": source, "point": p,
+    return [{"key": economy_key(name, task_key(a, p, r)), "experiment": exp.name,
+             "economy_name": name, "arrangement": a, "arrangement_source": source, "point": p,
              "replicate": r, "seed": replicate_seed(exp.seed, p, r), "economy": economy,
              "population_scale": exp.population_scale, "months": exp.months, "shocks": shocks,
              "overrides": {**exp.overrides, **point}, "model": model}
+            for name, economy in economy_list(exp)
             for a, source in zip(keys, exp.arrangements) for p, point in enumerate(points)
             for r in range(exp.replications)]
+
+
+def economy_key(name: str | None, key: str) -> str:
+    """A task's key in a study across economies: '<economy>.<key>' (names hold no '.')."""
+    return key if name is None else f"{name}.{key}"
 
 
 def risk_specs(exp: Experiment) -> list[dict]:
@@ -525,22 +640,22 @@ def build_risk_tasks(exp: Experiment, points: list[dict], model: str = DEFAULT_M
     if not specs:
         return []
     reps = risk_replications(exp)
-    economy = None if exp.economy == "default" else exp.economy
     base_shocks = [s.model_dump(exclude_none=True) for s in exp.shocks]
     keys = [catalogue.key_of(a) for a in exp.arrangements]
-    return [{"key": task_key(a, p, r, spec["source"], d), "experiment": exp.name,
-             "arrangement": a, "arrangement_source": source, "point": p, "replicate": r,
-             "seed": replicate_seed(exp.seed, p, r), "economy": economy,
+    return [{"key": economy_key(name, task_key(a, p, r, spec["source"], d)), "experiment": exp.name,
+             "economy_name": name, "arrangement": a, "arrangement_source": source, "point": p,
+             "replicate": r, "seed": replicate_seed(exp.seed, p, r), "economy": economy,
              "population_scale": exp.population_scale, "months": exp.months,
              "shocks": base_shocks + [risk.shock(spec, d)], "overrides": {**exp.overrides, **point},
              "model": model, "source": spec["source"], "direction": d}
+            for name, economy in economy_list(exp)
             for a, source in zip(keys, exp.arrangements) for p, point in enumerate(points)
             for spec, d in specs for r in range(reps)]
 
 
 def execution_order(tasks: list[dict]) -> list[dict]:
     """Replicate-major order, so a partial run holds complete comparisons across arrangements."""
-    return sorted(tasks, key=lambda t: (t["replicate"], t["point"], t["key"]))
+    return sorted(tasks, key=lambda t: (t["replicate"], t["point"], t.get("economy_name") or "", t["key"]))
 
 
 # --------------------------------------------------------------------------- one task
@@ -624,8 +739,9 @@ def _run_task(spec: dict) -> dict:
     holder, term = _holder_and_term(model, spec["months"])
     for _ in range(spec["months"]):
         model.step()
+    eco = {"economy": spec["economy_name"]} if spec.get("economy_name") is not None else {}
     if spec.get("source"):  # a paired risk-source run: its money and failures, no time series
-        ids = {"arrangement": spec["arrangement"], "point": spec["point"],
+        ids = {**eco, "arrangement": spec["arrangement"], "point": spec["point"],
                "replicate": spec["replicate"], "seed": spec["seed"], "source": spec["source"],
                "direction": spec["direction"]}
         meta = {"key": spec["key"], **ids, "system_cost": float(model.system_cost_total()),
@@ -635,7 +751,7 @@ def _run_task(spec: dict) -> dict:
         return {"key": spec["key"], "results": None, "finance": None, "meta": meta}
     frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     frame = frame.apply(pd.to_numeric, errors="coerce").astype("float64")
-    ids = {"arrangement": spec["arrangement"], "point": spec["point"],
+    ids = {**eco, "arrangement": spec["arrangement"], "point": spec["point"],
            "replicate": spec["replicate"], "seed": spec["seed"]}
     steps = np.repeat(np.arange(len(frame), dtype="int64"), frame.shape[1])
     results = pd.DataFrame({"experiment": spec["experiment"], **ids, "step": steps,
@@ -674,8 +790,10 @@ def initial_networks(exp: Experiment, points: list[dict], model: str = DEFAULT_M
     here also surfaces model-level ConfigErrors before any output directory exists."""
     graphs = {}
     for spec in build_tasks(exp.model_copy(update={"replications": 1}), points[:1], model):
+        name = spec["arrangement"] if spec["economy_name"] is None else \
+            f"{spec['economy_name']}/{spec['arrangement']}"   # networks/<economy>/<arrangement>
         try:
-            graphs[spec["arrangement"]] = make_model(spec).initial_contracts
+            graphs[name] = make_model(spec).initial_contracts
         except ConfigError as exc:
             raise exc.with_file(file) from None
     return graphs
@@ -716,13 +834,19 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
     arrangements = arrangement_manifest(exp)  # user files as they are when the run starts
     graphs = initial_networks(exp, points, model, file)
     fp = fingerprint(exp)
+    inputs = input_files(exp)
     if run is None:
         target = Path(out) if out is not None else Path("reports") / exp.name
         run = store.RunStore.create(target, exp.model_dump(mode="json"), fp, source=file,
                                     source_sha256=_file_sha(file), started=started.isoformat(),
-                                    overwrite=overwrite)
+                                    overwrite=overwrite, inputs=inputs)
     else:
-        run.check_fingerprint(fp)
+        try:
+            run.check_fingerprint(fp)
+            run.check_inputs(inputs)
+        except ConfigError:
+            run.unlock()   # refused: the interrupted run stays resumable as it was
+            raise
     done = run.stored_keys()
     todo = execution_order([t for t in tasks if t["key"] not in done])
     if done:
@@ -732,6 +856,7 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
     n_workers = engines.resolve_workers(engine, workers, len(todo))
     stop_after = int(os.environ.get(STOP_AFTER_ENV, "0") or 0)
     cpu = busy = 0.0
+    restore = _terminate_as_interrupt()
     try:
         for i, result in enumerate(engines.execute(run_task, todo, engine=engine,
                                                    workers=n_workers, scheduler=scheduler), 1):
@@ -757,6 +882,8 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
             log(f"{stored} of {len(tasks)} runs stored; after fixing the cause, continue with: "
                 f"abm run --resume {run.target}")
         raise
+    finally:
+        restore()
     metas = [run.read_meta(t["key"]) for t in base_tasks]
     risk_metas = [run.read_meta(t["key"]) for t in tasks[len(base_tasks):]]
     run.combine([t["key"] for t in base_tasks])
@@ -785,8 +912,51 @@ def run_experiment(path_or_config=None, out: str | Path | None = None, engine: s
         "final_year": f"mean of the last {FINAL_YEAR_STEPS} monthly steps; last step for "
                       + ", ".join(sorted(CUMULATIVE_METRICS)),
         **arrangements,
+        **economy_manifest(exp),
     }
     return run.finalize(manifest)
+
+
+def input_files(exp: Experiment) -> dict[str, str | None]:
+    """sha256 of every file the runs read besides the experiment: user-written economy and
+    arrangement files. A resumed run refuses to continue when one has changed."""
+    files = [f for _, f in economy_list(exp) if f] + [e.path for e in arrangement_entries(exp)
+                                                       if not e.shipped and e.path]
+    return {str(f): _file_sha(f) for f in files}
+
+
+def economy_manifest(exp: Experiment) -> dict:
+    """For a study across economies, `economies`: each economy's name, file (None = the default
+    economy), sha256 and registered people; nothing for a single-economy experiment."""
+    if exp.economies is None:
+        return {}
+    out = []
+    for name, f in economy_list(exp):
+        eco = params.load_economy(f)
+        out.append({"name": name, "file": f, "sha256": _file_sha(eco["_path"]),
+                    "label": eco.get("name"),
+                    "population": eco["population"]["total"]["value"],
+                    "practices": len(eco["practices"]["list"])})
+    return {"economies": out}
+
+
+def _terminate_as_interrupt() -> Callable[[], None]:
+    """While tasks run, SIGTERM (a scheduler's or `kill`'s stop) is handled as Ctrl-C: stored
+    runs stay resumable, the lock is released and the resume command is logged, instead of the
+    process dying with its lock held. Returns the function that puts the old handler back."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        old = signal.signal(signal.SIGTERM, interrupt)
+    except (ValueError, OSError):   # pragma: no cover - not the main interpreter
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, old)
 
 
 def arrangement_manifest(exp: Experiment) -> dict:

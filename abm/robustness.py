@@ -259,7 +259,14 @@ def _table(folder: Path, unc: dict | None, baseline: str | None) -> pd.DataFrame
     n_points = int(points["point"].max()) + 1
     default_points = range(n_points - int(unc["defaults"]), n_points)
     diffs = summary[summary["metric"].isin(HEADLINE_METRICS)]
-    return robustness_table(diffs, points, default_points, baseline)
+    if "economy" not in diffs.columns:
+        return robustness_table(diffs, points, default_points, baseline)
+    tables = []   # a study across economies: each economy's conclusions on its own
+    for name in dict.fromkeys(diffs["economy"]):
+        t = robustness_table(diffs[diffs["economy"] == name], points, default_points, baseline)
+        t.insert(0, "economy", name)
+        tables.append(t)
+    return pd.concat(tables, ignore_index=True)
 
 
 def write(folder: str | Path, exp, points=None, metas=None,

@@ -24,6 +24,12 @@ RUN_FILE = "run.json"
 RESULTS_SCHEMA = pa.schema([("experiment", pa.string()), ("arrangement", pa.string()),
                             ("point", pa.int64()), ("replicate", pa.int64()), ("seed", pa.int64()),
                             ("step", pa.int64()), ("metric", pa.string()), ("value", pa.float64())])
+#: a study across economies: the same with `economy` after `experiment`
+RESULTS_SCHEMA_ECONOMY = RESULTS_SCHEMA.insert(1, pa.field("economy", pa.string()))
+
+
+def results_schema(columns) -> pa.Schema:
+    return RESULTS_SCHEMA_ECONOMY if "economy" in columns else RESULTS_SCHEMA
 
 
 def partial_dir(target: Path) -> Path:
@@ -97,7 +103,8 @@ class RunStore:
 
     @classmethod
     def create(cls, target: Path, config: dict, fingerprint: str, *, source: str,
-               source_sha256: str | None, started: str, overwrite: bool = False) -> "RunStore":
+               source_sha256: str | None, started: str, overwrite: bool = False,
+               inputs: dict | None = None) -> "RunStore":
         target = Path(target).resolve()
         if target.exists() and not (target / "manifest.json").is_file() and (
                 not target.is_dir() or any(target.iterdir())):
@@ -117,7 +124,8 @@ class RunStore:
             raise ConfigError("finished results are already stored here", field="--out", value=str(target),
                               allowed="another --out, or --overwrite to replace them")
         info = {"config": config, "config_sha256": fingerprint, "source": source,
-                "source_sha256": source_sha256, "started": started, "target": str(target)}
+                "source_sha256": source_sha256, "started": started, "target": str(target),
+                "inputs_sha256": inputs or {}}
         (partial / "parts").mkdir(parents=True)
         _atomic_write(partial / RUN_FILE, json.dumps(info, indent=1).encode())
         store = cls(target, partial, info)
@@ -133,6 +141,19 @@ class RunStore:
                               field="--resume", value=str(self.target),
                               allowed="the same experiment and options as the interrupted run")
 
+    def check_inputs(self, inputs: dict) -> None:
+        """Economy and arrangement files must be as they were when the run started."""
+        stored = self.info.get("inputs_sha256")
+        if stored is None:   # a run stored before inputs were recorded
+            return
+        for f in sorted(set(stored) | set(inputs)):
+            if stored.get(f) != inputs.get(f):
+                what = "is new" if f not in stored else "is gone" if f not in inputs or inputs[f] is None \
+                    else "has changed"
+                raise ConfigError(f"input file {f} {what} since the interrupted run started",
+                                  field="--resume", value=str(self.target),
+                                  allowed="the files as they were (or start afresh with another --out)")
+
     # parts -----------------------------------------------------------------------------
     def stored_keys(self) -> set[str]:
         return {p.name[:-5] for p in self.parts.glob("*.json")}
@@ -143,7 +164,7 @@ class RunStore:
         if result.get("results") is None:
             _atomic_write(self.parts / f"{key}.json", json.dumps(result["meta"]).encode())
             return
-        _write_parquet(pa.Table.from_pandas(result["results"], schema=RESULTS_SCHEMA,
+        _write_parquet(pa.Table.from_pandas(result["results"], schema=results_schema(result["results"].columns),
                                              preserve_index=False),
                        self.parts / f"{key}.results.parquet")
         _write_parquet(pa.Table.from_pandas(result["finance"], preserve_index=False),
@@ -159,7 +180,7 @@ class RunStore:
             files = [self.parts / f"{k}.{kind}.parquet" for k in keys]
             schemas = [pq.read_schema(f) for f in files]
             non_empty = [s for s, f in zip(schemas, files) if pq.ParquetFile(f).metadata.num_rows]
-            schema = RESULTS_SCHEMA if kind == "results" else pa.unify_schemas(
+            schema = results_schema(schemas[0].names) if kind == "results" else pa.unify_schemas(
                 [s.remove_metadata() for s in (non_empty or schemas)], promote_options="permissive")
             with pq.ParquetWriter(self.partial / f"{kind}.parquet", schema) as writer:
                 for f in files:
@@ -207,6 +228,8 @@ def locate_resume(path: str | Path) -> RunStore:
     info = json.loads(info_file.read_text())
     run = RunStore(Path(info["target"]), partial, info)
     run.lock()
+    # a run stopped while finishing may have removed some or all of its parts: they run again
+    run.parts.mkdir(exist_ok=True)
     return run
 
 
@@ -217,7 +240,8 @@ def write_networks(folder: Path, graphs: dict) -> None:
         from abm.contracts import write_graphml
     except ImportError:
         write_graphml = _plain_graphml
-    for arrangement, graph in graphs.items():
+    for arrangement, graph in graphs.items():   # "<economy>/<arrangement>" in a study across economies
+        (folder / f"{arrangement}.graphml").parent.mkdir(parents=True, exist_ok=True)
         write_graphml(graph, folder / f"{arrangement}.graphml")
 
 

@@ -191,28 +191,63 @@ def risk_runs_table(risk_metas: list[dict]) -> pd.DataFrame:
                          for m in risk_metas], columns=cols)
 
 
+def by_economy(metas: list[dict]) -> list[tuple[str | None, list[dict]]]:
+    """The task records split by economy, in the order they first appear: [(None, metas)] for
+    a single-economy experiment (its records carry no economy)."""
+    names = list(dict.fromkeys(m.get("economy") for m in metas))
+    return [(name, [m for m in metas if m.get("economy") == name]) for name in names] or [(None, [])]
+
+
+def _with_economy(name: str | None, table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """`table` with an `economy` first column (unchanged for a single-economy experiment)."""
+    if table is None or name is None:
+        return table
+    table = table.copy()
+    table.insert(0, "economy", name)
+    return table
+
+
+def _stack(tables: list[pd.DataFrame | None]) -> pd.DataFrame | None:
+    present = [t for t in tables if t is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else pd.concat(present, ignore_index=True)
+
+
 def write_all(folder: Path, exp: "Experiment", points: list[dict], metas: list[dict],
               baseline: str | None = DEFAULT_BASELINE, risk_metas: list[dict] | None = None) -> None:
     """summary.csv, runs.csv, tail_risk.csv; for sweeps, points.csv and sensitivity.csv; with
-    risk sources, risk_runs.csv and risk_incidence.csv."""
-    finals, runs = tables(metas)
-    arrangements = list(dict.fromkeys(m["arrangement"] for m in metas))
-    summarise(finals, runs, arrangements, exp.seed, baseline).to_csv(folder / "summary.csv",
-                                                                      index=False)
-    runs.to_csv(folder / "runs.csv", index=False)
-    risk.tail_risk(metas, exp.months, exp.population_scale, seed=exp.seed).to_csv(
-        folder / "tail_risk.csv", index=False)
+    risk sources, risk_runs.csv and risk_incidence.csv. In a study across economies every table
+    but points.csv gains an `economy` first column, and every statistic is computed within one
+    economy (paired differences pair runs of the same economy, point and replicate)."""
+    risk_metas = risk_metas or []
+    parts: dict[str, list] = {k: [] for k in ("summary", "runs", "tail", "risk_runs", "incidence", "sens")}
+    from abm.sampling import sampled_count
+    n_sampled = sampled_count(exp.uncertainties, len(points))
+    for name, group in by_economy(metas):
+        finals, runs = tables(group)
+        arrangements = list(dict.fromkeys(m["arrangement"] for m in group))
+        parts["summary"].append(_with_economy(name, summarise(finals, runs, arrangements, exp.seed, baseline)))
+        parts["runs"].append(_with_economy(name, runs))
+        parts["tail"].append(_with_economy(name, risk.tail_risk(group, exp.months, exp.population_scale,
+                                                                seed=exp.seed)))
+        if exp.risk_sources:
+            specs = risk.resolve(exp.risk_sources)
+            risk_runs = risk_runs_table([m for m in risk_metas if m.get("economy") == name])
+            parts["risk_runs"].append(_with_economy(name, risk_runs))
+            parts["incidence"].append(_with_economy(name, risk.incidence(
+                runs, risk_runs, specs, exp.months, exp.population_scale)))
+        parts["sens"].append(_with_economy(name, sensitivity(finals[finals["point"] < n_sampled],
+                                                             exp, n_sampled)))
+    _stack(parts["summary"]).to_csv(folder / "summary.csv", index=False)
+    _stack(parts["runs"]).to_csv(folder / "runs.csv", index=False)
+    _stack(parts["tail"]).to_csv(folder / "tail_risk.csv", index=False)
     if exp.risk_sources:
-        specs = risk.resolve(exp.risk_sources)
-        risk_runs = risk_runs_table(risk_metas or [])
-        risk_runs.to_csv(folder / "risk_runs.csv", index=False)
-        risk.incidence(runs, risk_runs, specs, exp.months, exp.population_scale).to_csv(
-            folder / "risk_incidence.csv", index=False)
+        _stack(parts["risk_runs"]).to_csv(folder / "risk_runs.csv", index=False)
+        _stack(parts["incidence"]).to_csv(folder / "risk_incidence.csv", index=False)
     if exp.uncertainties is not None:
         pd.DataFrame([{"point": i, **p} for i, p in enumerate(points)]).to_csv(
             folder / "points.csv", index=False)
-    from abm.sampling import sampled_count
-    n_sampled = sampled_count(exp.uncertainties, len(points))
-    sens = sensitivity(finals[finals["point"] < n_sampled], exp, n_sampled)
+    sens = _stack(parts["sens"])
     if sens is not None:
         sens.to_csv(folder / "sensitivity.csv", index=False)

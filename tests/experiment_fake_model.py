@@ -10,10 +10,14 @@ by their size from their month; `population_growth` raises the population (alloc
 capitation the lead is paid, follow it; so does cost) at year starts; `quality_fall` changes no
 money. The random draws never depend on shocks (common random numbers).
 """
+import os
+import time
+
 import networkx as nx
 import numpy as np
 import pandas as pd
 
+_PAUSE = float(os.environ.get("ABM_FAKE_STEP_SECONDS", "0") or 0)
 METRICS = ("cost_per_capita", "provider_failures", "continuity_of_care")
 
 
@@ -25,6 +29,16 @@ class _DC:
         return pd.DataFrame(self.rows)
 
 
+def _size(economy) -> float:
+    """1 for the default economy; else the economy file's population over 300,000, so each
+    economy of a study gives its own numbers."""
+    if economy in (None, "default"):
+        return 1.0
+    import yaml
+    with open(economy) as fh:
+        return yaml.safe_load(fh)["population"]["total"]["value"] / 300_000
+
+
 class FakeModel:
     def __init__(self, arrangement="icp_full", economy=None, rng=None, population_scale=1.0,
                  shocks=None, **overrides):
@@ -33,7 +47,7 @@ class FakeModel:
         self.bonus = float(overrides.get("prevention__budget_share", 0.02))
         self.steps, self.cost, self.failures = 0, 0.0, 0
         self.shocks = list(shocks or [])
-        self.pop, self.alloc = 1.0, 0.0
+        self.pop, self.alloc = _size(economy), 0.0
         self.events = []
         self.org_by_id = {"trust": "trust", "icp": "icp"}
         self.rows = [self._row(0.0)]
@@ -63,6 +77,8 @@ class FakeModel:
         return sum(s["size"] for s in self.shocks if s["kind"] in kinds and month >= s["month"])
 
     def step(self):
+        if _PAUSE:          # tests that stop a run part-way give it time to be stopped
+            time.sleep(_PAUSE)
         self.steps += 1
         month = self.steps                                      # 1-based, as shock months
         if month % 12 == 1 and month > 1:

@@ -26,6 +26,7 @@ from plotly.offline import get_plotlyjs
 
 from abm.report import _figures as F
 from abm.report import _risk
+from abm.report import _systems
 from abm.report._data import ReportData, ReportInputError, headline_table, load
 from abm.report._setup import (
     arrangement_definition,
@@ -654,6 +655,7 @@ def _robustness_html(data: ReportData) -> str:
     path = Path(data.results_dir) / FILE
     try:  # results stored before robustness.csv existed: rebuilt from summary.csv and points.csv
         t = pd.read_csv(path) if path.is_file() else from_folder(data.results_dir)
+        t = _systems.focus_rows(t, data)
     except (OSError, ValueError, KeyError):
         t = None
     if t is None or t.empty:
@@ -691,6 +693,7 @@ def _robustness_html(data: ReportData) -> str:
 
 def render_html(data: ReportData) -> tuple[str, list[F.Figure]]:
     """The whole report page and the figures in it (in order)."""
+    data, systems = _systems.split(data)   # a study across economies: sections 1-7 show one
     table = headline_table(data)
     figs = _Figs()
     bodies = {
@@ -702,11 +705,14 @@ def render_html(data: ReportData) -> tuple[str, list[F.Figure]]:
         "gp": _gp_section(data, figs),
         "sensitivity": _sensitivity_section(data, figs),
     }
+    shown = SECTIONS + ([_systems.SECTION] if systems is not None else [])
+    if systems is not None:
+        bodies[_systems.SECTION[0]] = _systems.section(systems, figs.render)
     name = _experiment_name(data)
     title = f"{name}: contracting arrangements compared"
-    toc = "".join(f'<li><a href="#{sid}">{esc(t)}</a></li>' for sid, t in SECTIONS)
+    toc = "".join(f'<li><a href="#{sid}">{esc(t)}</a></li>' for sid, t in shown)
     sections = "\n".join(f'<section id="{sid}"><h2>{i}. {esc(t)}</h2>\n{bodies[sid]}\n</section>'
-                         for i, (sid, t) in enumerate(SECTIONS, 1))
+                         for i, (sid, t) in enumerate(shown, 1))
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
