@@ -315,7 +315,7 @@ def print_summary(out: Path, console=None, economy: str | None = None) -> None:
         caveat = ("; Var(C) is mostly sampled baseline (replicates' own populations), not who "
                   "bears a given risk" if "sampled baseline" in notes else "")
         r = Table(title=COVARIANCE_LABEL.capitalize(), caption_justify="left",
-                  caption=f"−Cov(Rₚ, C)/Var(C) over {n_cov} runs, [bootstrap 95% interval]; rows "
+                  caption=f"−Cov(Rₚ, C)/Var(C) over {n_cov} runs, \\[bootstrap 95% interval]; rows "
                           f"sum to 1{caveat}")
         r.add_column("arrangement", style="bold")
         for m in parties:

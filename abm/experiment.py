@@ -154,7 +154,7 @@ _HELP = {
                     + ") or mappings {source, size, service, month, duration}",
     "risk_replications": "an integer >= 1 (at most replications are used)",
 }
-RISK_SOURCE_KEYS = ("source", "size", "service", "month", "duration")
+RISK_SOURCE_KEYS = ("source", "size", "service", "month", "duration", "directions")
 
 
 # --------------------------------------------------------------------------- loading
@@ -244,6 +244,7 @@ def _check_overrides(overrides: dict, arrangements: list[str], file: str, field:
     try:
         for arrangement in arrangements:
             params.validate_overrides(dict(overrides), arrangement=arrangement)
+        params.check_overrides_apply(dict(overrides), arrangements)
     except ConfigError as exc:
         raise _blame_override(exc, list(overrides), file, field) from None
 
@@ -440,6 +441,13 @@ def _check_risk_sources(entries: list, file: str) -> None:
                                   field=f"{where}.month", value=month,
                                   allowed="an integer >= 1 (default "
                                           f"{risk.SOURCES[name]['month']})")
+        if "directions" in entry:
+            dirs, have = entry["directions"], risk.SOURCES[name]["directions"]
+            if (not isinstance(dirs, list) or not dirs or len(set(dirs)) != len(dirs)
+                    or any(d not in have for d in dirs)):
+                raise ConfigError("directions must be a non-empty list of the source's directions",
+                                  file=file, field=f"{where}.directions", value=dirs,
+                                  allowed=", ".join(have))
         if "duration" in entry and entry["duration"] is not None:
             dur = entry["duration"]
             if isinstance(dur, bool) or not isinstance(dur, int) or dur < 1:

@@ -374,6 +374,32 @@ def validate_overrides(overrides: dict | None, arrangement: str | None = None, f
     raise min(errors, key=lambda e: ("unknown key" in e.detail, "did you mean" not in e.detail))
 
 
+def check_overrides_apply(overrides: dict | None, arrangements: list[str], file: str | None = None) -> None:
+    """Every `arrangement.*` override must apply to at least one compared arrangement. One that is
+    valid only in arrangements not compared (e.g. `arrangement.contract.contract_years` when only
+    `fragmented` and `alliance` are compared) would silently change nothing, and one valid in no
+    arrangement is a typo: both are refused, naming the arrangements it does apply to."""
+    _, arr, _ = split_overrides(normalise_override_names(overrides or {}))
+    if not arr:
+        return
+    applied: set[str] = set()
+    for key in arrangements:
+        applied |= set(arr) - set(load_arrangement(key, arr, file=file)["not_applicable"])
+    for k in sorted(set(arr) - applied):
+        where, last = [], None
+        for key in ARRANGEMENTS:
+            try:
+                if k not in load_arrangement(key, {k: arr[k]}, file=file)["not_applicable"]:
+                    where.append(key)
+            except ConfigError as exc:
+                last = exc
+        if not where and last is not None:
+            raise last
+        raise ConfigError(f"applies to none of the arrangements compared ({', '.join(map(str, arrangements))})",
+                          file=file, field=f"arrangement.{k}",
+                          allowed=f"compare an arrangement it applies to ({', '.join(where)}), or remove it")
+
+
 # --------------------------------------------------------------------------- economy schema
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

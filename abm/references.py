@@ -82,6 +82,8 @@ def _leaves(node, path: str):
     if isinstance(node, dict):
         for k, v in node.items():
             p = f"{path}.{k}" if path else str(k)
+            if k == "risk_sources":       # names of risk sources (abm.risk), not citations
+                continue
             if k == "source" and (isinstance(v, str) or v is None):
                 yield p, v
             elif k == "sources" and isinstance(v, list):

@@ -141,7 +141,7 @@ MIN_ES_BOOTSTRAP_N = 20  # below 1/alpha runs the 5% tail is the single worst ru
 
 # --------------------------------------------------------------------------- sources
 def resolve(entries: Iterable[Any]) -> list[dict[str, Any]]:
-    """Experiment entries (names or {source, size, service, month, duration}) as full specs,
+    """Experiment entries (names or {source, size, service, month, duration, directions}) as full specs,
     in the order given. Assumes entries were validated (abm.experiment)."""
     out = []
     for entry in entries or []:
@@ -150,7 +150,8 @@ def resolve(entries: Iterable[Any]) -> list[dict[str, Any]]:
         spec = {"source": e["source"], "kind": d["kind"], "size": float(e.get("size", d["size"])),
                 "month": int(e.get("month", d["month"])), "duration": e.get("duration"),
                 "service": e.get("service", d.get("service")),
-                "directions": list(d["directions"]), "label": d["label"], "unit": d["unit"],
+                "directions": [x for x in d["directions"] if x in e.get("directions", d["directions"])],
+                "label": d["label"], "unit": d["unit"],
                 "basis": d["basis"] if "size" not in e else "size set in the experiment file"}
         if isinstance(spec["service"], str):
             spec["service"] = [spec["service"]]
@@ -189,8 +190,10 @@ def runnable(specs: list[dict], months: int) -> list[tuple[dict, str]]:
 
 # --------------------------------------------------------------------------- incidence
 def _undefined_note(spec: dict, direction: str, months: int) -> str | None:
-    if direction not in spec["directions"]:
+    if direction not in SOURCES[spec["source"]]["directions"]:
         return f"undefined: no downward shock ({SOURCES[spec['source']].get('no_down', '')})"
+    if direction not in spec["directions"]:
+        return f"not run: the experiment lists only {', '.join(spec['directions'])} for this source"
     ok, why = acts_within(spec, months)
     return None if ok else f"undefined: {why}"
 

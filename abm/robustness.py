@@ -42,7 +42,8 @@ HEADLINE_METRICS = ("emergency_admissions_per_1000", "cost_per_capita", "integra
                     "continuity_of_care", "transaction_cost_share", "provider_failures")
 SHORT = {"emergency_admissions_per_1000": "emergency", "cost_per_capita": "cost",
          "integrated_handoff_share": "integration", "continuity_of_care": "continuity",
-         "transaction_cost_share": "transaction", "provider_failures": "failures"}
+         "transaction_cost_share": "transaction", "provider_failures": "failures",
+         "holder_side_share.activity": "holder bears activity risk"}
 #: A conclusion is robust when its sign holds in at least this share of the assumption space.
 ROBUST_SHARE = 0.9
 #: Below this density the note says the sign fails across the space rather than in a region.
@@ -259,14 +260,67 @@ def _table(folder: Path, unc: dict | None, baseline: str | None) -> pd.DataFrame
     n_points = int(points["point"].max()) + 1
     default_points = range(n_points - int(unc["defaults"]), n_points)
     diffs = summary[summary["metric"].isin(HEADLINE_METRICS)]
+    inc_path = folder / "risk_incidence.csv"
+    inc = pd.read_csv(inc_path) if inc_path.is_file() else None
+
+    def both(d: pd.DataFrame, i: pd.DataFrame | None) -> pd.DataFrame:
+        t = robustness_table(d, points, default_points, baseline)
+        if i is None:
+            return t
+        return pd.concat([t, risk_side_table(i, points, default_points)], ignore_index=True)
+
     if "economy" not in diffs.columns:
-        return robustness_table(diffs, points, default_points, baseline)
+        return both(diffs, inc)
     tables = []   # a study across economies: each economy's conclusions on its own
     for name in dict.fromkeys(diffs["economy"]):
-        t = robustness_table(diffs[diffs["economy"] == name], points, default_points, baseline)
+        t = both(diffs[diffs["economy"] == name], None if inc is None else inc[inc["economy"] == name])
         t.insert(0, "economy", name)
         tables.append(t)
     return pd.concat(tables, ignore_index=True)
+
+
+#: The risk conclusion: does the holder side (lead and providers) bear most of an activity change?
+RISK_SIDE_SOURCE = "activity"
+RISK_SIDE_METRIC = "holder_side_share.activity"
+
+
+def risk_side_table(incidence: pd.DataFrame, points: pd.DataFrame,
+                    default_points: Iterable[int]) -> pd.DataFrame:
+    """Rows for each arrangement: the holder side's (lead + providers) share of the cost of an
+    upward activity change (risk_incidence.csv, paired runs at each point), and whether it stays on
+    the same side of one half as at the defaults: the conclusion "the holder side (e.g. the ICP)
+    bears most of the activity risk" (or "the commissioner side does"). `default_diff` is the
+    share at the defaults; the sign is that of share − 0.5."""
+    default_points = set(int(p) for p in default_points)
+    sampled = points[~points["point"].isin(default_points)].set_index("point").sort_index()
+    x = sampled.select_dtypes("number")
+    up = incidence[(incidence["source"] == RISK_SIDE_SOURCE) & (incidence["direction"] == "up")
+                   & incidence["party"].isin(("lead", "providers"))]
+    rows = []
+    for arr in dict.fromkeys(up["arrangement"]):
+        by_point = up[up["arrangement"] == arr].groupby("point")["share"].sum(min_count=2)
+        at_default = by_point[by_point.index.isin(default_points)].dropna().to_numpy(float)
+        if not len(at_default):
+            continue
+        desc = stats.describe(at_default)
+        s0 = float(sign([desc["mean"] - 0.5])[0])
+        sweep = by_point.reindex(sampled.index).to_numpy(float) - 0.5
+        share, n = share_sign_holds(sweep, s0)
+        side = "holder side" if s0 > 0 else "commissioner side"
+        row = {"comparison": f"{arr}: the {side} bears most of an activity change", "arrangement": arr,
+               "baseline": "", "metric": RISK_SIDE_METRIC, "sign_at_default": s0,
+               "default_diff": desc["mean"], "default_ci_low": desc["ci_low"],
+               "default_ci_high": desc["ci_high"], "n_default": int(len(at_default)),
+               "share_sign_holds": share, "n": n, "robust": bool(np.isfinite(share) and share >= ROBUST_SHARE),
+               "region": "", "region_coverage": np.nan, "region_density": np.nan, "region_mass": np.nan,
+               "note": "default_diff is the holder side's share at the defaults; the sign is of share - 0.5"}
+        if np.isfinite(share) and share < ROBUST_SHARE:
+            ok = np.isfinite(sweep)
+            reg = find_region(x[ok], sign(sweep[ok]) != s0)
+            row.update(region=reg["region"], region_coverage=reg["coverage"],
+                       region_density=reg["density"], region_mass=reg["mass"])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def write(folder: str | Path, exp, points=None, metas=None,

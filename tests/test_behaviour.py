@@ -107,7 +107,9 @@ def test_tariff_raises_elective_activity_population_payment_lowers_it():
     frag = elective("fragmented")
     icp = elective("icp_full")
     flat = elective("fragmented", payment_response__tariff_activity=0.0)
-    assert frag > flat * 1.03 and icp < flat * 0.98
+    assert frag > flat * 1.03 and icp < flat * 0.99
+    none = elective("icp_full", payment_response__population_avoidance=0.0)
+    assert icp < none * 0.995                  # the population payment's avoidance, beside other effects
 
 
 def test_rationing_when_capacity_binds():

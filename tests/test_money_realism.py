@@ -220,7 +220,8 @@ def test_a_risk_corridor_moves_an_activity_shock_to_the_commissioner():
     shared = incidence("icp_full", shock, seeds=(1,), months=24, arrangement__contract__risk_terms=corridor, **kw)
     assert none["commissioner"] == pytest.approx(0.0, abs=0.02)
     assert shared["commissioner"] > 0.1                               # beyond 3% the payer shares
-    assert none["lead"] - shared["lead"] == pytest.approx(shared["commissioner"], abs=0.02)   # taken off the ICP
+    # taken off the ICP (approximately: the providers' and practices' shares move a little too)
+    assert none["lead"] - shared["lead"] == pytest.approx(shared["commissioner"], abs=0.03)
 
 
 def test_asymmetric_gain_loss_shares_savings_but_not_losses():

@@ -338,3 +338,18 @@ def test_expected_shortfall_gets_a_bootstrap_interval_from_20_runs():
     assert es["value"] == pytest.approx(stats.expected_shortfall(x))
     assert es["ci_low"] <= es["value"] <= es["ci_high"] and "bootstrap" in es["note"]
     assert t.loc[("lead", "mean_result"), "value"] == pytest.approx(x.mean())
+
+
+def test_a_source_may_be_run_in_one_direction_only():
+    """`directions: [up]` runs the upward shock only; the downward rows say they were not run; a
+    direction the source lacks is refused with the allowed ones."""
+    exp, _ = load_experiment({**CONFIG, "risk_sources": [{"source": "activity", "directions": ["up"]}]})
+    tasks = build_risk_tasks(exp, [{}], FAKE)
+    assert tasks and {t["direction"] for t in tasks} == {"up"}
+    both, _ = load_experiment({**CONFIG, "risk_sources": ["activity"]})
+    assert len(build_risk_tasks(both, [{}], FAKE)) == 2 * len(tasks)
+    spec = risk.resolve([{"source": "activity", "directions": ["up"]}])[0]
+    assert "not run" in risk._undefined_note(spec, "down", 24)
+    for bad in (["sideways"], [], "up", ["up", "up"]):
+        with pytest.raises(ConfigError, match="directions"):
+            load_experiment({**CONFIG, "risk_sources": [{"source": "activity", "directions": bad}]})

@@ -83,13 +83,14 @@ def test_experiment_file_sweeps_register_ranges_with_default_points():
     exp, _ = load_experiment(ROOT / "experiments" / "robustness.yaml")
     unc = exp.uncertainties
     assert unc is not None and unc.defaults >= 3 and unc.method in ("lhs", "sobol")
-    assert 10 <= len(unc.parameters) <= 20 and exp.replications == 1
+    assert 10 <= len(unc.parameters) <= 24 and exp.replications == 1
     assert exp.population_scale <= 0.02 and exp.months <= 120
     assert {"fragmented", "alliance", "prime_provider", "icp_partial", "icp_full"} <= set(exp.arrangements)
     leaves = flatten(default_parameters())
     for name, spec in unc.parameters.items():
         leaf = leaves[name]
-        assert "assumption" in leaf["source"].lower(), name
+        # an assumption, or a sourced value whose size the evidence only bounds: a range with its reason
+        assert "range" in leaf and leaf.get("range_why"), name
         assert [spec.low, spec.high] == [float(v) for v in leaf["range"]], name
     block = rb.uncertainties_from_register(list(unc.parameters), samples=unc.samples,
                                            defaults=unc.defaults, seed=unc.seed)
@@ -142,3 +143,28 @@ def test_report_section_and_terminal_line(tmp_path):
     assert "Robustness of conclusions" in html and "not robust" in html and "a.x1 &gt;=" in html
     assert _robustness_html(SimpleNamespace(results_dir=tmp_path / "none")) == ""
     assert rb.summary_line(pd.read_csv(tmp_path / rb.FILE)).endswith("none")
+
+
+def test_risk_side_rows_say_whether_the_holder_side_keeps_most_of_an_activity_change():
+    """The holder side's share (lead + providers) of an upward activity change, per point: at the
+    defaults it is above one half for the ICP and below for the status quo; the share of sampled
+    points on the same side of one half, and PRIM where it fails (here: a high x)."""
+    rng = np.random.default_rng(3)
+    x = rng.random(60)
+    points = pd.DataFrame({"point": np.arange(64), "a.x": np.r_[x, [0.5] * 4]})
+    rows = []
+    for p in range(64):
+        xv = points.loc[p, "a.x"]
+        icp = 0.8 if p >= 60 else (0.3 if xv > 0.8 else 0.75)      # fails only where x > 0.8
+        for arr, lead in (("icp_full", icp), ("fragmented", 0.0)):
+            provs = 0.1 if arr == "icp_full" else 0.05
+            for party, share in (("lead", lead), ("providers", provs), ("commissioner", 1 - lead - provs)):
+                rows.append({"arrangement": arr, "point": p, "source": "activity", "direction": "up",
+                             "party": party, "share": share})
+    t = rb.risk_side_table(pd.DataFrame(rows), points, range(60, 64)).set_index("arrangement")
+    icp, frag = t.loc["icp_full"], t.loc["fragmented"]
+    assert icp["sign_at_default"] == 1.0 and icp["default_diff"] == pytest.approx(0.9)
+    assert icp["share_sign_holds"] == pytest.approx(np.mean(x <= 0.8)) and not icp["robust"]
+    assert "a.x >=" in icp["region"] and "holder side" in icp["comparison"]
+    assert frag["sign_at_default"] == -1.0 and frag["share_sign_holds"] == 1.0 and frag["robust"]
+    assert "commissioner side" in frag["comparison"]
