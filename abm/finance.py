@@ -77,11 +77,19 @@ class Finance:
         if P == 1:
             e = self._expected_units(None, 0)
             return e[None] if by_place else e
+        # one place at a time, the other places' people masked out (the same sums as over them alone); what
+        # does not depend on the place is computed once: the discharge shares by band, and the GP rates per
+        # practice (every practice's people are in one place)
         place = care.person_place()
-        per = np.stack([self._expected_units(place == q, q) for q in range(P)])
+        pop = m.pop
+        tr = self.p["transitions"]
+        shared = {"disc": [np.asarray(tr[k])[pop.band] for k in ("discharge_to_community", "discharge_to_social_care")],
+                  "gp": np.bincount(pop.practice, weights=pop.rate["gp_contacts"], minlength=len(m.practices)),
+                  "buf": np.empty(pop.n, np.float32)}
+        per = np.stack([self._expected_units(place == q, q, shared) for q in range(P)])
         return per if by_place else per.sum(axis=0)
 
-    def _expected_units(self, people: np.ndarray | None, q: int) -> np.ndarray:
+    def _expected_units(self, people: np.ndarray | None, q: int, shared: dict | None = None) -> np.ndarray:
         m, p = self.model, self.p
         pop = m.pop
         n_orgs = len(m.orgs)
@@ -89,22 +97,31 @@ class Finance:
         tr = p["transitions"]
         tariff_resp = 1 + p["payment_response"]["tariff_activity"]
         status_quo = m.arr["standard_payment"]
-        rate = pop.rate if people is None else {k: v * people for k, v in pop.rate.items()}
-        em_rate = rate["emergency"]
-        band = pop.band
-        disc_comm = float((em_rate * np.asarray(tr["discharge_to_community"])[band]).sum()) * tr["community_contacts_per_discharge"]
-        disc_sc = float((em_rate * np.asarray(tr["discharge_to_social_care"])[band]).sum()) * tr["social_care_weeks_per_discharge"]
+        if people is None:
+            to_comm, to_sc = (np.asarray(tr[k])[pop.band] for k in ("discharge_to_community", "discharge_to_social_care"))
+            em_rate = pop.rate["emergency"]
+            total_of = lambda k: float(pop.rate[k].sum())
+        else:                                     # sums of rate x people over everyone: the same sums as before
+            to_comm, to_sc = shared["disc"]
+            em_rate = pop.rate["emergency"] * people
+            buf = shared["buf"]
+            total_of = lambda k: float(np.multiply(pop.rate[k], people, out=buf).sum())
+        disc_comm = float((em_rate * to_comm).sum()) * tr["community_contacts_per_discharge"]
+        disc_sc = float((em_rate * to_sc).sum()) * tr["social_care_weeks_per_discharge"]
         total = {
             "gp_f2f": None, "gp_digital": None,
-            "community": float(rate["community_contacts"].sum()) + disc_comm,
-            "outpatient": float(rate["outpatient"].sum()),
-            "elective": float(rate["elective"].sum()),
+            "community": total_of("community_contacts") + disc_comm,
+            "outpatient": total_of("outpatient"),
+            "elective": total_of("elective"),
             "emergency": float(em_rate.sum()),
-            "mental_health": float(rate["mental_health"].sum()),
-            "social_care": float(rate["social_care"].sum()) + disc_sc,
+            "mental_health": total_of("mental_health"),
+            "social_care": total_of("social_care") + disc_sc,
         }
         practice_idx = np.array([pr.idx for pr in m.practices])
-        gp_by_practice = np.bincount(pop.practice, weights=rate["gp_contacts"], minlength=len(m.practices))
+        if people is None:
+            gp_by_practice = np.bincount(pop.practice, weights=pop.rate["gp_contacts"], minlength=len(m.practices))
+        else:
+            gp_by_practice = np.where(m.care.place_of_practice == q, shared["gp"], 0.0)
         exp_units = np.zeros((n_orgs, len(SERVICES)))
         for s in m.care.service_providers:
             for oid, sh in m.care.place_shares(s, q).items():
