@@ -89,12 +89,13 @@ class ContactWindow:
 
     # ------------------------------------------------------------------ size
     def grow(self, k: int) -> None:
-        """k more people (rows appended), with empty histories. The window's buffer grows by at least 2%
-        at a time (its unused columns stay zero), so yearly growth does not copy [slots x people] every year."""
+        """k more people (rows appended), with empty histories. The window's buffer grows by 10% at a
+        time (its unused columns stay zero), so yearly growth does not copy [slots x people] every year."""
         cat = np.concatenate
         n = self.n + k
         if n > self._buf.shape[1]:
-            buf = np.zeros((self.n_slots, max(n, int(self.n * 1.02) + 1024)), np.uint16)
+            # room for 10% more: untouched zero pages cost no memory (np.zeros maps them lazily)
+            buf = np.zeros((self.n_slots, int(n * 1.1) + 1024), np.uint16)
             buf[:, :self.n] = self.window
             self._buf = buf
         self.window = self._buf[:, :n]
@@ -178,7 +179,7 @@ class ContactWindow:
         now = self.seq + 1
         touched = np.zeros(self.n, bool)
         if people is not None:
-            self.window[:, people] = 0
+            self.window[:, np.flatnonzero(people)] = 0
             self.reset_at[people] = now
             touched |= people
         if practice is not None:

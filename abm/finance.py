@@ -103,6 +103,7 @@ class Finance:
             total_of = lambda k: float(pop.rate[k].sum())
         else:                                     # sums of rate x people over everyone: the same sums as before
             to_comm, to_sc = shared["disc"]
+            people = people.astype(np.float32)   # 1 or 0: the same products, without a cast in every product
             em_rate = pop.rate["emergency"] * people
             buf = shared["buf"]
             total_of = lambda k: float(np.multiply(pop.rate[k], people, out=buf).sum())

@@ -423,7 +423,10 @@ class Population:
             return
         self.prev_pending[reached] += np.float32(amount / len(reached))
         if getattr(self, "_last_reached", None) is not reached:
-            self.prev_live = np.union1d(self.prev_live, reached)
+            live = np.zeros(self.n, bool)          # the sorted union, without a sort
+            live[self.prev_live] = True
+            live[reached] = True
+            self.prev_live = np.flatnonzero(live).astype(np.int64, copy=False)
             self._last_reached = reached
 
     def mature_prevention(self) -> None:
