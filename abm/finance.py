@@ -83,9 +83,10 @@ class Finance:
         place = care.person_place()
         pop = m.pop
         tr = self.p["transitions"]
-        shared = {"disc": [np.asarray(tr[k])[pop.band] for k in ("discharge_to_community", "discharge_to_social_care")],
+        em = pop.rate["emergency"]
+        shared = {"disc": [em * np.asarray(tr[k])[pop.band] for k in ("discharge_to_community", "discharge_to_social_care")],
                   "gp": np.bincount(pop.practice, weights=pop.rate["gp_contacts"], minlength=len(m.practices)),
-                  "buf": np.empty(pop.n, np.float32)}
+                  "buf": np.empty(pop.n, np.float32), "buf64": np.empty(pop.n)}
         per = np.stack([self._expected_units(place == q, q, shared) for q in range(P)])
         return per if by_place else per.sum(axis=0)
 
@@ -98,17 +99,18 @@ class Finance:
         tariff_resp = 1 + p["payment_response"]["tariff_activity"]
         status_quo = m.arr["standard_payment"]
         if people is None:
-            to_comm, to_sc = (np.asarray(tr[k])[pop.band] for k in ("discharge_to_community", "discharge_to_social_care"))
             em_rate = pop.rate["emergency"]
+            disc = [float((em_rate * np.asarray(tr[k])[pop.band]).sum())
+                    for k in ("discharge_to_community", "discharge_to_social_care")]
             total_of = lambda k: float(pop.rate[k].sum())
-        else:                                     # sums of rate x people over everyone: the same sums as before
-            to_comm, to_sc = shared["disc"]
-            people = people.astype(np.float32)   # 1 or 0: the same products, without a cast in every product
+        else:       # sums over everyone of rate x people (1 or 0): the same products and sums as over the place
+            people = people.astype(np.float32)
             em_rate = pop.rate["emergency"] * people
-            buf = shared["buf"]
+            buf, buf64 = shared["buf"], shared["buf64"]
+            disc = [float(np.multiply(d, people, out=buf64).sum()) for d in shared["disc"]]
             total_of = lambda k: float(np.multiply(pop.rate[k], people, out=buf).sum())
-        disc_comm = float((em_rate * to_comm).sum()) * tr["community_contacts_per_discharge"]
-        disc_sc = float((em_rate * to_sc).sum()) * tr["social_care_weeks_per_discharge"]
+        disc_comm = disc[0] * tr["community_contacts_per_discharge"]
+        disc_sc = disc[1] * tr["social_care_weeks_per_discharge"]
         total = {
             "gp_f2f": None, "gp_digital": None,
             "community": total_of("community_contacts") + disc_comm,
