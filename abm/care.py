@@ -67,6 +67,7 @@ class Care:
         self.units_place = None                 # [place, organisation, service] this month (several places)
         self._place_key = None
         self._place_small_key = None
+        self._practice_org_key = None
         self.coc_patient = np.zeros(0, dtype=np.float32)     # Bice-Boxerman index, 0 where undefined
         self.coc_valid = np.zeros(0, dtype=bool)
         self.coc_mean = 0.0
@@ -311,6 +312,15 @@ class Care:
             self._place_small_key = self._person_place
         return self._place_small
 
+    def person_practice_org(self) -> np.ndarray:
+        """Each person's registered practice as an organisation index, cached like person_place()."""
+        pop = self.model.pop
+        key = (pop.registrations, pop.n)
+        if self._practice_org_key != key:
+            self._practice_org = self.practice_idx[pop.practice]
+            self._practice_org_key = key
+        return self._practice_org
+
     def person_place(self) -> np.ndarray:
         """Each person's place (their practice's), cached until registrations change."""
         pop = self.model.pop
@@ -425,7 +435,7 @@ class Care:
                 if fed_of_place is None:
                     units[r["idx"][0], S[s]] += fed.sum()
                 else:                                  # only the few with federation contacts
-                    nz = np.flatnonzero(fed)
+                    nz = np.flatnonzero(fed != 0)            # (on a bool mask: ~4x faster than on uint8)
                     units[:, S[s]] += np.bincount(fed_of_place[place[gp_idx[nz]]], weights=fed[nz], minlength=n_orgs)
                 fed_all += fed
             own = k - fed
@@ -436,7 +446,7 @@ class Care:
             if fed_of_place is None:
                 window.add(int(slot_of[r_gp["idx"][0]]), gp_idx, fed_all, sparse=True)
             else:
-                nz = np.flatnonzero(fed_all)
+                nz = np.flatnonzero(fed_all != 0)
                 rows = gp_idx[nz]
                 window.add(slot_of[fed_of_place][place[rows]], rows, fed_all[nz])
 
@@ -513,8 +523,10 @@ class Care:
         extra_cost += over * (p["costs"]["overflow_cost_ratio"] - 1) * m.finance.var_unit[:, col]
 
         # care transitions between organisations
+        org_of_person = self.person_practice_org()
+
         def prac_org(people: np.ndarray) -> np.ndarray:
-            return self.practice_idx[pop.practice[people]]
+            return org_of_person[people]
         a_list, b_list, who, kind = [], [], [], []
         op_idx, op_prov, _ = chosen["outpatient"]
         a_list.append(prac_org(op_idx)); b_list.append(op_prov); who.append(op_idx); kind.append(np.zeros(len(op_idx), np.int8))
