@@ -317,7 +317,7 @@ class Care:
         pop = self.model.pop
         key = (pop.registrations, pop.n)
         if self._practice_org_key != key:
-            self._practice_org = self.practice_idx[pop.practice]
+            self._practice_org = self.practice_idx.astype(np.int32)[pop.practice]   # (int32: half the memory)
             self._practice_org_key = key
         return self._practice_org
 
