@@ -142,6 +142,37 @@ def time_model(arrangement: str, patients: int | None, months: int, repeats: int
             "continuity_of_care": coc}
 
 
+def time_interleaved(arrangement: str, patients: int | None, months: int, repeats: int, seed: int,
+                     gc_disable: bool, economy) -> tuple[dict, dict]:
+    """Best-of-`repeats` times of `economy` and of the default economy (its own size), the two run in
+    turn so that both see the same load on the machine."""
+    best = [None, None]
+    for _ in range(max(1, repeats)):
+        for i, (n, eco) in enumerate(((patients, economy), (None, None))):
+            r = time_model(arrangement, n, months, 1, seed, gc_disable, eco)
+            b = best[i]
+            if b is None:
+                best[i] = r
+                continue
+            for key in ("setup_seconds", "seconds", "cpu_seconds"):
+                b[key] = min(b[key], r[key])
+            b["patient_months_per_s"] = b["patient_months"] / b["seconds"] if b["seconds"] > 0 else float("inf")
+            b["seconds_per_120_months"] = b["seconds"] * 120 / months if months else 0.0
+    return best[0], best[1]
+
+
+def linear_scaling(r: dict, ref: dict) -> dict:
+    """How run `r` compares with `ref` (the default economy) scaled linearly by patient-months: ratio 1 is
+    exactly linear, above 1 slower than linear (also on CPU time, less sensitive to other load)."""
+    scale = r["patient_months"] / ref["patient_months"] if ref["patient_months"] else float("nan")
+    pred, pred_cpu = ref["seconds"] * scale, ref["cpu_seconds"] * scale
+    return {"reference_economy": "default", "reference_patients": ref["patients"],
+            "reference_patient_months": ref["patient_months"], "reference_seconds": ref["seconds"],
+            "reference_cpu_seconds": ref["cpu_seconds"], "patient_months_ratio": scale,
+            "predicted_seconds": pred, "ratio": r["seconds"] / pred if pred > 0 else float("nan"),
+            "cpu_ratio": r["cpu_seconds"] / pred_cpu if pred_cpu > 0 else float("nan")}
+
+
 def warm_up(arrangement: str, seed: int) -> None:
     """Untimed: imports, parameter caches, numpy first-call costs, a year boundary."""
     from .model import ContractingModel
@@ -256,12 +287,14 @@ def run_bench(patients: int | None = None, months: int = 120, arrangement: str =
               repeats: int = 3, seed: int = 1, reference_patients: int = 10_000,
               reference_months: int = 12, reference_repeats: int = 1, gc_disable: bool = False,
               warmup: bool = True, scaling=None, scaling_months: int = 24, workers_scaling_cfg=None,
-              quiet: bool = False, economy=None) -> dict:
+              quiet: bool = False, economy=None, linear: bool = True) -> dict:
     """Run the benchmark and return the result dict (the JSON line of `abm bench`).
 
     `arrangement` is a key or "all" (then the headline numbers are the slowest arrangement's).
     `reference_patients=0` skips the reference. `scaling` is a list of sizes (or None);
-    `workers_scaling_cfg` a dict with months, population_scale, replications (or None).
+    `workers_scaling_cfg` a dict with months, population_scale, replications (or None). With `economy`
+    and `linear`, the default economy is timed too (in turn with it, the same months and arrangements) and
+    `linear_scaling` reports the run time against the default's scaled linearly by patient-months.
     """
     say = (lambda *a, **k: None) if quiet else print
     keys = list(ARRANGEMENTS) if arrangement == "all" else [arrangement]
@@ -274,13 +307,22 @@ def run_bench(patients: int | None = None, months: int = 120, arrangement: str =
     if warmup:
         warm_up(keys[0], seed)
     baseline = max(baseline, current_rss_mb())
-    per = {}
+    per, lin = {}, {}
+    compare = economy is not None and linear
     for k in keys:
-        r = time_model(k, patients, months, repeats, seed, gc_disable, economy)
+        if compare:
+            r, ref = time_interleaved(k, patients, months, repeats, seed, gc_disable, economy)
+        else:
+            r = time_model(k, patients, months, repeats, seed, gc_disable, economy)
         per[k] = r
         say(f"{k:<17} {r['patients']:>9,} patients x {months} months: setup {r['setup_seconds']:.2f} s, "
             f"run {r['seconds']:.2f} s (best of {repeats}; CPU {r['cpu_seconds']:.2f} s), {r['patient_months_per_s'] / 1e6:.2f} M patient-months/s, "
             f"{r['seconds_per_120_months']:.2f} s per 120 months")
+        if compare:
+            lin[k] = ls = linear_scaling(r, ref)
+            say(f"{'':<17} default economy {ref['patients']:,} patients: run {ref['seconds']:.2f} s "
+                f"(CPU {ref['cpu_seconds']:.2f} s); linear in patient-months predicts {ls['predicted_seconds']:.2f} s: "
+                f"this run is {ls['ratio']:.2f}x linear (CPU {ls['cpu_ratio']:.2f}x)")
     peak = peak_rss_mb()
     worst = min(per.values(), key=lambda r: r["patient_months_per_s"])
     n = worst["patients"]
@@ -296,9 +338,13 @@ def run_bench(patients: int | None = None, months: int = 120, arrangement: str =
     }
     say(f"peak RSS {peak:.0f} MB (process-wide; {baseline:.0f} MB after imports and warm-up); "
         f"budget 300 MB + 1 KB/patient = {budget:.0f} MB")
+    if lin:
+        result["linear_scaling"] = lin[worst["arrangement"]]
     if len(per) > 1:
         result["arrangements"] = {k: {kk: v for kk, v in r.items() if kk != "arrangement"}
                                   for k, r in per.items()}
+        for k, ls in lin.items():
+            result["arrangements"][k]["linear_scaling"] = ls
     if reference_patients and reference_patients > 0:
         ref_months = max(1, min(reference_months, months))
         ref = time_reference(reference_patients, ref_months, keys[0], reference_repeats, seed, gc_disable)
@@ -352,7 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "The last line printed is JSON.")
     p.add_argument("--patients", type=_positive, help="population size (default: the default economy, 318,492)")
     p.add_argument("--months", type=_positive, default=120, help="months per run (default 120)")
-    p.add_argument("--economy", default=None, help="economy YAML (default: the built-in economy)")
+    p.add_argument("--economy", default=None, help="economy YAML (default: the built-in economy); the default "
+                   "economy is then timed too, in turn, for the linear-scaling ratio")
+    p.add_argument("--no-linear", action="store_true",
+                   help="with --economy: do not time the default economy for the linear-scaling ratio")
     p.add_argument("--arrangement", default="fragmented", help="arrangement key or 'all' (default fragmented)")
     p.add_argument("--repeats", type=_positive, default=3, help="timed runs; the fastest is kept (default 3)")
     p.add_argument("--seed", type=int, default=1)
@@ -401,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                        reference_months=args.reference_months, reference_repeats=args.reference_repeats,
                        gc_disable=args.gc_disable, warmup=not args.no_warmup, scaling=args.scaling,
                        scaling_months=args.scaling_months, workers_scaling_cfg=wcfg, quiet=args.quiet,
-                       economy=args.economy)
+                       economy=args.economy, linear=not args.no_linear)
     print(json.dumps(result, default=float))
     return 0
 

@@ -24,6 +24,7 @@ SERVICE_OF_DEMAND.update({k: (k,) for k in DEMAND if k not in SERVICE_OF_DEMAND}
 # counts, 10+ exact refinements per service, 100+ the splits and choices for people with care this month
 DENSE_HASHES = 2
 REFINE, CHOICE = 10, 100
+U32_MAX = 1.0 - 2.0 ** -24     # the largest uniform of counter_rng.uniform32
 
 
 def draw(m, t: int, purpose: int, rows: np.ndarray) -> np.ndarray:
@@ -66,6 +67,8 @@ class Care:
         self.needs: dict = {}
         self.units_place = None                 # [place, organisation, service] this month (several places)
         self._place_key = None
+        self._place_small_key = None
+        self._practice_org_key = None
         self.coc_patient = np.zeros(0, dtype=np.float32)     # Bice-Boxerman index, 0 where undefined
         self.coc_valid = np.zeros(0, dtype=bool)
         self.coc_mean = 0.0
@@ -312,6 +315,23 @@ class Care:
         eff = self.p["digital"]["health_effect"]
         return 3.0 * 1.5 * (1.0 + max(eff, 0.0))
 
+    def person_place_small(self) -> np.ndarray:
+        """person_place() in the smallest integer type (cheaper to gather), cached alike."""
+        place = self.person_place()
+        if self._place_small_key is not self._person_place:
+            self._place_small = place.astype(np.int8 if self.n_places < 128 else np.int16)
+            self._place_small_key = self._person_place
+        return self._place_small
+
+    def person_practice_org(self) -> np.ndarray:
+        """Each person's registered practice as an organisation index, cached like person_place()."""
+        pop = self.model.pop
+        key = (pop.registrations, pop.n)
+        if self._practice_org_key != key:
+            self._practice_org = self.practice_idx.astype(np.int32)[pop.practice]   # (int32: half the memory)
+            self._practice_org_key = key
+        return self._practice_org
+
     def person_place(self) -> np.ndarray:
         """Each person's place (their practice's), cached until registrations change."""
         pop = self.model.pop
@@ -322,23 +342,71 @@ class Care:
         return self._person_place
 
     @staticmethod
-    def _pick(r: dict, shares: np.ndarray, u: np.ndarray, place: np.ndarray | None) -> np.ndarray:
-        """The provider of each episode: uniforms against cumulative shares (each place's own providers)."""
-        if place is None:
+    def pick_tables(r: dict, shares: np.ndarray, several: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Provider choice as small lookup tables: per place q, float32 thresholds TH[q] and flat positions
+        POS[q] (q * providers + column), so that the episode with uniform u goes to
+        POS[q, #{d: u >= TH[q, d]}].
+
+        The rule is the cumulative shares of each place's own providers (renormalised), searched as one
+        sorted array with place q's row offset by 2q (what `np.searchsorted` on that array gives,
+        exactly): only row values strictly inside (2q, 2q + the largest uniform] can fall either side of
+        a key u + 2q, so they are the thresholds (shifted back by 2q, which is exact) and the rest is a
+        constant count per place. A place with one provider needs no threshold, and no draw."""
+        k = len(shares)
+        if several:
+            mask = r["mask"]
+            sh = shares[None, :] * mask
+            tot = sh.sum(axis=1, keepdims=True)
+            sh = np.where(tot > 0, sh / np.where(tot > 0, tot, 1.0), shares[None, :])
+            cum = np.cumsum(sh, axis=1)
+            cum[:, -1] = 1.0 + 1e-6
+            F = cum + (2.0 * np.arange(mask.shape[0]))[:, None]
+        else:
             cum = np.cumsum(shares)
             cum[-1] = 1.0 + 1e-6
-            return r["idx"][np.searchsorted(cum, u, side="right")]
-        # each place's cumulative shares, offset by 2 per place, in one sorted array: one searchsorted
-        mask = r["mask"]
-        P, k = mask.shape
-        sh = shares[None, :] * mask
-        tot = sh.sum(axis=1, keepdims=True)
-        sh = np.where(tot > 0, sh / np.where(tot > 0, tot, 1.0), shares[None, :])
-        cum = np.cumsum(sh, axis=1)
-        cum[:, -1] = 1.0 + 1e-6
-        offset = 2.0 * np.arange(P)
-        pos = np.searchsorted((cum + offset[:, None]).ravel(), u + offset[place], side="right") - place * k
-        return r["idx"][pos]
+            F = cum[None, :]
+        P = F.shape[0]
+        th, pos = [], []
+        for q in range(P):
+            lo, f = 2.0 * q, F[q]
+            base = q * k + int(np.count_nonzero(f <= lo))         # at or below every key u + 2q
+            vals, mult = np.unique(f[(f > lo) & (f <= lo + U32_MAX)], return_counts=True)
+            t = (vals - lo).astype(np.float32)                      # the least float32 >= each threshold
+            up = t.astype(np.float64) < vals - lo
+            t[up] = np.nextafter(t[up], np.float32(np.inf))
+            th.append(t)
+            pos.append(base + np.concatenate([[0], np.cumsum(mult)]))
+        D = max(len(t) for t in th)
+        TH = np.full((P, D), np.inf, np.float32)
+        POS = np.zeros((P, D + 1), np.intp)
+        for q in range(P):
+            TH[q, :len(th[q])] = th[q]
+            POS[q, :] = pos[q][-1]
+            POS[q, :len(pos[q])] = pos[q]
+        return TH, POS
+
+    @staticmethod
+    def pick(tables: tuple[np.ndarray, np.ndarray], place: np.ndarray | None, n: int, u) -> np.ndarray:
+        """Flat positions (place * providers + column) of `n` episodes of people in `place` (None: one
+        place); `u()` gives their uniforms, drawn only when some place has a choice."""
+        TH, POS = tables
+        D = TH.shape[1]
+        if D == 0:
+            return POS[place, 0] if place is not None else np.full(n, POS[0, 0])
+        x = u()
+        if place is None:
+            if D == 1:
+                return np.where(x >= TH[0, 0], POS[0, 1], POS[0, 0])
+            cnt = np.zeros(len(x), np.intp)
+            for d in range(D):
+                cnt += x >= TH[0, d]
+            return POS[0][cnt]
+        if D == 1:
+            return POS[place, (x >= TH[place, 0]).view(np.int8)]
+        cnt = np.zeros(len(x), np.intp)
+        for d in range(D):
+            cnt += x >= TH[place, d]
+        return POS[place, cnt]
 
     # ------------------------------------------------------------------ delivery
     def deliver(self, t: int, counts: dict | None = None) -> None:
@@ -358,16 +426,16 @@ class Care:
         # the federation of the person's place
         n_prac = len(m.practices)
         P = self.n_places
-        place = self.person_place() if P > 1 else None
+        place = self.person_place_small() if P > 1 else None
         units_place = np.zeros((P, n_orgs, len(SERVICES))) if P > 1 else None
         gp_idx = counts["gp_f2f"][0]                   # the same people for both GP kinds
         own_all = np.zeros(len(gp_idx), np.uint8)
         fed_all = np.zeros(len(gp_idx), np.uint8)
         prac = pop.practice[gp_idx]
         r_gp = self.routing["gp_f2f"]
-        fed_org = None
+        fed_of_place = None
         if len(r_gp["idx"]) and P > 1:                 # each place's first available federation
-            fed_org = np.array([r_gp["idx"][np.argmax(r_gp["mask"][q])] for q in range(P)])[place[gp_idx]]
+            fed_of_place = np.array([r_gp["idx"][np.argmax(r_gp["mask"][q])] for q in range(P)])
         for j, s in enumerate(("gp_f2f", "gp_digital")):
             idx, k = counts[s]
             r = self.routing[s]
@@ -375,20 +443,26 @@ class Care:
             if len(r["idx"]):
                 g = np.float32(1.0 - r["practice_share"])
                 fed = np.minimum(np.floor(k * g + draw(m, t, 1 + j, idx)).astype(np.uint8), k)
-                if fed_org is None:
+                if fed_of_place is None:
                     units[r["idx"][0], S[s]] += fed.sum()
-                else:
-                    units[:, S[s]] += np.bincount(fed_org, weights=fed, minlength=n_orgs)
+                else:                                  # only the few with federation contacts
+                    nz = np.flatnonzero(fed != 0)            # (on a bool mask: ~4x faster than on uint8)
+                    units[:, S[s]] += np.bincount(fed_of_place[place[gp_idx[nz]]], weights=fed[nz], minlength=n_orgs)
                 fed_all += fed
             own = k - fed
             units[self.practice_idx, S[s]] += np.bincount(prac, weights=own, minlength=n_prac)
             own_all += own
         window.add(0, gp_idx, own_all)
         if len(r_gp["idx"]):
-            slot = int(slot_of[r_gp["idx"][0]]) if fed_org is None else slot_of[fed_org]
-            window.add(slot, gp_idx, fed_all, sparse=True)
+            if fed_of_place is None:
+                window.add(int(slot_of[r_gp["idx"][0]]), gp_idx, fed_all, sparse=True)
+            else:
+                nz = np.flatnonzero(fed_all != 0)
+                rows = gp_idx[nz]
+                window.add(slot_of[fed_of_place][place[rows]], rows, fed_all[nz])
 
-        # other services: provider per person-month by (choice-adjusted) shares
+        # other services: provider per person-month by (choice-adjusted) shares, each place's people among
+        # its own providers; positions in [place, provider] give the provider, its slot and the units
         disc = p["transitions"]
         em_idx, em_k = counts["emergency"]
         band = pop.band[em_idx]
@@ -405,27 +479,43 @@ class Care:
             idx, kk = counts[s]
             r = self.routing[s]
             shares = self.shares[s]
-            if len(shares) == 1:                        # one provider: no choice to draw
+            if len(shares) == 1 and units_place is None:   # one provider: no choice to draw
                 prov = np.full(len(idx), r["idx"][0])
                 units[r["idx"][0], S[s]] += kk.sum()
                 window.add(int(slot_of[r["idx"][0]]), idx, kk)
-            else:
-                prov = self._pick(r, shares, draw(m, t, 10 + j, idx), None if place is None else place[idx])
-                units[:, S[s]] += np.bincount(prov, weights=kk, minlength=n_orgs)
-                window.add(slot_of[prov], idx, kk)
-            if units_place is not None:
-                units_place[:, :, S[s]] += np.bincount(place[idx] * n_orgs + prov, weights=kk,
-                                                       minlength=P * n_orgs).reshape(P, n_orgs)
-            chosen[s] = (idx, prov, kk)
-            if s in add:  # episodes that follow a discharge
-                didx, per = add[s]
-                dprov = self._pick(r, shares, draw(m, t, 20 + j, didx), None if place is None else place[didx])
-                units[:, S[s]] += np.bincount(dprov, minlength=n_orgs) * per
-                if units_place is not None:
-                    units_place[:, :, S[s]] += np.bincount(place[didx] * n_orgs + dprov,
-                                                           minlength=P * n_orgs).reshape(P, n_orgs) * per
-                window.add(slot_of[dprov], didx, min(per, 4))
-                chosen["disc_" + s] = (didx, dprov, np.full(len(didx), per))
+                chosen[s] = (idx, prov, kk)
+                if s in add:
+                    didx, per = add[s]
+                    units[r["idx"][0], S[s]] += len(didx) * per
+                    window.add(int(slot_of[r["idx"][0]]), didx, min(per, 4))
+                    chosen["disc_" + s] = (didx, np.full(len(didx), r["idx"][0]), np.full(len(didx), per))
+                continue
+            tables = r.get("tables")
+            if tables is None or not np.array_equal(tables[0], shares):   # shares move with choice only
+                tables = r["tables"] = (shares.copy(), *self.pick_tables(r, shares, units_place is not None))
+            tables = tables[1:]
+            prov_at = np.tile(r["idx"], P)              # flat position -> organisation, and its slot
+            slot_at = np.tile(slot_of[r["idx"]], P)
+            for rows, per, purpose, key in ((idx, kk, 10 + j, s), add.get(s, (None,) * 2) + (20 + j, "disc_" + s)):
+                if rows is None:
+                    continue
+                at = self.pick(tables, None if place is None else place[rows], len(rows),
+                               lambda rows=rows, purpose=purpose: draw(m, t, purpose, rows))
+                prov = prov_at[at]
+                if np.ndim(per):
+                    n_at = np.bincount(at, weights=per, minlength=len(prov_at))
+                    window.add(slot_at[at], rows, per)
+                else:
+                    n_at = np.bincount(at, minlength=len(prov_at)) * per
+                    window.add(slot_at[at], rows, min(per, 4))
+                    per = np.full(len(rows), per)
+                if units_place is None:
+                    units[r["idx"], S[s]] += n_at
+                else:
+                    n_at = n_at.reshape(P, -1)
+                    units[r["idx"], S[s]] += n_at.sum(axis=0)
+                    units_place[:, r["idx"], S[s]] += n_at
+                chosen[key] = (rows, prov, per)
 
         # capacity: elective and outpatient wait; emergency overflow costs more
         wait_frac = {}
@@ -449,8 +539,10 @@ class Care:
         extra_cost += over * (p["costs"]["overflow_cost_ratio"] - 1) * m.finance.var_unit[:, col]
 
         # care transitions between organisations
+        org_of_person = self.person_practice_org()
+
         def prac_org(people: np.ndarray) -> np.ndarray:
-            return self.practice_idx[pop.practice[people]]
+            return org_of_person[people]
         a_list, b_list, who, kind = [], [], [], []
         op_idx, op_prov, _ = chosen["outpatient"]
         a_list.append(prac_org(op_idx)); b_list.append(op_prov); who.append(op_idx); kind.append(np.zeros(len(op_idx), np.int8))

@@ -67,7 +67,9 @@ class ContactWindow:
 
     def __init__(self, n_slots: int, n: int = 0, use_kernel: bool = True):
         self.use_kernel = use_kernel
-        self.window = np.zeros((n_slots, n), np.uint16)     # organisation-major: [slot, person]
+        # organisation-major: [slot, person], a view of the first n columns of a buffer with room to grow
+        self._buf = np.zeros((n_slots, n), np.uint16)
+        self.window = self._buf
         self.total = np.zeros(n, np.int32)                   # N: contacts in the window
         self.sumsq = np.zeros(n, np.int32)                   # sum over slots of count^2
         self.orgs = np.zeros(n, np.int16)                    # slots with any contact
@@ -87,9 +89,16 @@ class ContactWindow:
 
     # ------------------------------------------------------------------ size
     def grow(self, k: int) -> None:
-        """k more people (rows appended), with empty histories."""
+        """k more people (rows appended), with empty histories. The window's buffer grows by 10% at a
+        time (its unused columns stay zero), so yearly growth does not copy [slots x people] every year."""
         cat = np.concatenate
-        self.window = cat([self.window, np.zeros((self.n_slots, k), np.uint16)], axis=1)
+        n = self.n + k
+        if n > self._buf.shape[1]:
+            # room for 10% more: untouched zero pages cost no memory (np.zeros maps them lazily)
+            buf = np.zeros((self.n_slots, int(n * 1.1) + 1024), np.uint16)
+            buf[:, :self.n] = self.window
+            self._buf = buf
+        self.window = self._buf[:, :n]
         self.total = cat([self.total, np.zeros(k, np.int32)])
         self.sumsq = cat([self.sumsq, np.zeros(k, np.int32)])
         self.orgs = cat([self.orgs, np.zeros(k, np.int16)])
@@ -98,7 +107,8 @@ class ContactWindow:
 
     def add_slots(self, k: int) -> None:
         """k more organisations (successor providers)."""
-        self.window = np.concatenate([self.window, np.zeros((k, self.n), np.uint16)], axis=0)
+        self._buf = np.concatenate([self._buf, np.zeros((k, self._buf.shape[1]), np.uint16)], axis=0)
+        self.window = self._buf[:, :self.n]
 
     # ------------------------------------------------------------------ the month
     def begin_month(self, month: int) -> None:
@@ -114,7 +124,7 @@ class ContactWindow:
         arrays (zero counts are no-ops). Different calls may repeat people and organisations. With
         `sparse`, zero counts are dropped first (worth it when most are zero)."""
         if sparse and np.ndim(k):
-            keep = np.flatnonzero(k)
+            keep = np.flatnonzero(k != 0)                # (on a bool mask: ~4x faster than on uint8)
             rows, k = rows[keep], k[keep]
             if np.ndim(slot):
                 slot = slot[keep]
@@ -131,7 +141,7 @@ class ContactWindow:
         if run is None:
             self._apply_numpy(slots, rows, counts, sign, seq)
         else:
-            run(self.window, self.total, self.sumsq, self.orgs, slots, rows, counts, np.int32(sign),
+            run(self._buf, self.total, self.sumsq, self.orgs, slots, rows, counts, np.int32(sign),
                 np.int32(seq), self.reset_at, self.moved_at)
 
     def _apply_numpy(self, slots, rows, counts, sign: int, seq: int) -> None:
@@ -169,7 +179,7 @@ class ContactWindow:
         now = self.seq + 1
         touched = np.zeros(self.n, bool)
         if people is not None:
-            self.window[:, people] = 0
+            self.window[:, np.flatnonzero(people)] = 0
             self.reset_at[people] = now
             touched |= people
         if practice is not None:

@@ -77,11 +77,28 @@ class Finance:
         if P == 1:
             e = self._expected_units(None, 0, surge)
             return e[None] if by_place else e
+        # one place at a time, the other places' people masked out (the same sums as over them alone); what
+        # does not depend on the place is computed once: the discharge shares by band, and the GP rates per
+        # practice (every practice's people are in one place)
         place = care.person_place()
-        per = np.stack([self._expected_units(place == q, q, surge) for q in range(P)])
+        pop = m.pop
+        tr = self.p["transitions"]
+        em = self._planned_emergency_rate()
+        shared = {"em": em,
+                  "disc": [em * np.asarray(tr[k])[pop.band] for k in ("discharge_to_community", "discharge_to_social_care")],
+                  "gp": np.bincount(pop.practice, weights=pop.rate["gp_contacts"], minlength=len(m.practices)),
+                  "buf": np.empty(pop.n, np.float32), "buf64": np.empty(pop.n)}
+        per = np.stack([self._expected_units(place == q, q, surge, shared) for q in range(P)])
         return per if by_place else per.sum(axis=0)
 
-    def _expected_units(self, people: np.ndarray | None, q: int, surge: bool = True) -> np.ndarray:
+    def _planned_emergency_rate(self) -> np.ndarray:
+        """Emergencies are planned from the population's current risk (health and prevention included),
+        as a trust plans from the admissions it sees, not from rates of a healthier or sicker population."""
+        pop = self.model.pop
+        return pop.rate["emergency"] * pop.health_multiplier() * (1.0 - pop.prevention_effect())
+
+    def _expected_units(self, people: np.ndarray | None, q: int, surge: bool = True,
+                        shared: dict | None = None) -> np.ndarray:
         m, p = self.model, self.p
         pop = m.pop
         n_orgs = len(m.orgs)
@@ -89,24 +106,33 @@ class Finance:
         tr = p["transitions"]
         tariff_resp = 1 + p["payment_response"]["tariff_activity"]
         status_quo = m.arr["standard_payment"]
-        rate = pop.rate if people is None else {k: v * people for k, v in pop.rate.items()}
-        # emergencies are planned from the population's current risk (health and prevention included), as
-        # a trust plans from the admissions it sees, not from rates of a healthier or sicker population
-        em_rate = rate["emergency"] * pop.health_multiplier() * (1.0 - pop.prevention_effect())
-        band = pop.band
-        disc_comm = float((em_rate * np.asarray(tr["discharge_to_community"])[band]).sum()) * tr["community_contacts_per_discharge"]
-        disc_sc = float((em_rate * np.asarray(tr["discharge_to_social_care"])[band]).sum()) * tr["social_care_weeks_per_discharge"]
+        if people is None:
+            em_rate = self._planned_emergency_rate()
+            disc = [float((em_rate * np.asarray(tr[k])[pop.band]).sum())
+                    for k in ("discharge_to_community", "discharge_to_social_care")]
+            total_of = lambda k: float(pop.rate[k].sum())
+        else:       # sums over everyone of rate x people (1 or 0): the same products and sums as over the place
+            people = people.astype(np.float32)
+            em_rate = shared["em"] * people
+            buf, buf64 = shared["buf"], shared["buf64"]
+            disc = [float(np.multiply(d, people, out=buf64).sum()) for d in shared["disc"]]
+            total_of = lambda k: float(np.multiply(pop.rate[k], people, out=buf).sum())
+        disc_comm = disc[0] * tr["community_contacts_per_discharge"]
+        disc_sc = disc[1] * tr["social_care_weeks_per_discharge"]
         total = {
             "gp_f2f": None, "gp_digital": None,
-            "community": float(rate["community_contacts"].sum()) + disc_comm,
-            "outpatient": float(rate["outpatient"].sum()),
-            "elective": float(rate["elective"].sum()),
+            "community": total_of("community_contacts") + disc_comm,
+            "outpatient": total_of("outpatient"),
+            "elective": total_of("elective"),
             "emergency": float(em_rate.sum()),
-            "mental_health": float(rate["mental_health"].sum()),
-            "social_care": float(rate["social_care"].sum()) + disc_sc,
+            "mental_health": total_of("mental_health"),
+            "social_care": total_of("social_care") + disc_sc,
         }
         practice_idx = np.array([pr.idx for pr in m.practices])
-        gp_by_practice = np.bincount(pop.practice, weights=rate["gp_contacts"], minlength=len(m.practices))
+        if people is None:
+            gp_by_practice = np.bincount(pop.practice, weights=pop.rate["gp_contacts"], minlength=len(m.practices))
+        else:
+            gp_by_practice = np.where(m.care.place_of_practice == q, shared["gp"], 0.0)
         if surge:           # plans see a demand surge under way (the baseline spend does not)
             for s in total:
                 if total[s] is not None:

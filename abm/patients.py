@@ -103,7 +103,7 @@ def poisson_screened(byte: np.ndarray, lo: np.ndarray, kmax: int, vkey: np.uint3
     cand = np.flatnonzero(byte >= lo)
     u = (byte[cand] + uniform(vkey, cand)) * (1.0 / 256.0)
     mult = lam_at(cand) if lam_at is not None else None
-    k = (u > poisson_cdf(rate[cand], factor, kmax, mult)).sum(axis=0, dtype=np.uint8)
+    k = (u > poisson_cdf(rate[cand], factor, kmax, mult)).view(np.uint8).sum(axis=0, dtype=np.uint8)   # no cast
     hit = k > 0
     return cand[hit], k[hit]
 
@@ -430,7 +430,10 @@ class Population:
             return
         self.prev_pending[reached] += np.float32(amount / len(reached))
         if getattr(self, "_last_reached", None) is not reached:
-            self.prev_live = np.union1d(self.prev_live, reached)
+            live = np.zeros(self.n, bool)          # the sorted union, without a sort
+            live[self.prev_live] = True
+            live[reached] = True
+            self.prev_live = np.flatnonzero(live).astype(np.int64, copy=False)
             self._last_reached = reached
 
     def mature_prevention(self) -> None:

@@ -71,6 +71,25 @@ def test_bench_on_another_economy(capsys):
                        "--reference-patients", "0", "--quiet", "--no-warmup"]) == 0
     result = _last_json(capsys.readouterr().out)
     assert result["economy"] == eco and result["patients"] == pytest.approx(3000, abs=5)
+    ls = result["linear_scaling"]                  # against the default economy, timed in turn (no timed assertion)
+    assert ls["reference_economy"] == "default" and ls["reference_patients"] == bench.default_population()
+    assert ls["ratio"] > 0 and ls["cpu_ratio"] > 0
+    assert ls["predicted_seconds"] == pytest.approx(ls["reference_seconds"] * ls["patient_months_ratio"])
+
+
+def test_bench_economy_without_linear_reference(capsys):
+    from abm.params import config_dir
+    eco = str(config_dir() / "economies" / "dudley.yaml")
+    assert bench.main(["--economy", eco, "--patients", "1500", "--months", "1", "--repeats", "1", "--no-linear",
+                       "--reference-patients", "0", "--quiet", "--no-warmup"]) == 0
+    assert "linear_scaling" not in _last_json(capsys.readouterr().out)
+
+
+def test_linear_scaling_ratio():
+    r = {"patients": 400, "patient_months": 800, "seconds": 3.0, "cpu_seconds": 2.0}
+    ref = {"patients": 100, "patient_months": 200, "seconds": 1.0, "cpu_seconds": 1.0}
+    ls = bench.linear_scaling(r, ref)
+    assert ls["predicted_seconds"] == 4.0 and ls["ratio"] == 0.75 and ls["cpu_ratio"] == 0.5
 
 
 def test_bench_bad_economy_is_one_line(capsys, tmp_path):
