@@ -390,10 +390,11 @@ class Population:
     def service_cost_tables(self, unit_cost: dict, digital_share: float, transitions: dict) -> dict[str, np.ndarray]:
         """Expected yearly cost of one person in each (band, conditions) cell, by service, from this year's
         rates at unit cost (individual frailty left out: it averages to one and no formula sees it).
-        Discharge-led community and social care follow emergency admissions. The secular trend in rates
-        is left out: the weights of capitation carry need by age and conditions, not a national rise in
-        use at every age, which falls on whoever bears activity risk."""
-        c = {k: v.astype(np.float64).ravel() for k, v in self.coef.items()}
+        Discharge-led community and social care follow emergency admissions. The expected secular rise in
+        emergency rates is included: it has run for decades, so the national settlement funds it and the
+        yearly values of allocations and population payments carry it (as contract values carry expected
+        growth); what no one expected (a surge) stays with whoever bears activity risk."""
+        c = {k: v.astype(np.float64).ravel() * self.trend.get(k, 1.0) for k, v in self.coef.items()}
         band = np.repeat(np.arange(7), 9)
         em = c["emergency"]
         comm = em * np.asarray(transitions["discharge_to_community"])[band] * transitions["community_contacts_per_discharge"]
