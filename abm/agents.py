@@ -326,7 +326,7 @@ class Commissioner(Organisation):
     def _appoint_successor(self, o: Organisation, t: int, quality: float | None = None) -> None:
         """Services of a failed provider move to a successor after re-procurement (interim cost, new
         contact slot, working capital from the funder); the successor takes the same terms for the rest of
-        the term, with trust to rebuild; fixed-value contracts it receives are re-priced at what the
+        the term, with trust to rebuild (but not a failed partner's place in an alliance agreement); fixed-value contracts it receives are re-priced at what the
         service was costing."""
         m = self.model
         net = m.network
@@ -346,6 +346,13 @@ class Commissioner(Organisation):
         trust = m.p["trust"]["initial"] * 0.8
         for c in list(net.active()):
             if o.org_id not in (c.payer, c.payee):
+                continue
+            if c.info.agreement:
+                # a failed partner's alliance agreement ends with it: the provider procured for its
+                # services has not signed the agreement, so it delivers them on its own contract and
+                # the partners' pooled result is shared without it (the commissioner bears its share)
+                net.terminate(c, t)
+                m.results.event(t, "left the alliance", o.org_id, contract=c.cid)
                 continue
             receives = c.payee == o.org_id
             value = c.value * (reprice if receives and c.pay.repriced else 1.0)

@@ -218,6 +218,40 @@ def test_a_gp_federation_member_brings_its_practices_into_the_alliance():
     assert with_fed.metrics["integrated_handoff_share"] > 2 * without.metrics["integrated_handoff_share"]
 
 
+def test_alliance_governance_is_shared_by_the_agreed_risk_shares():
+    """The alliance's governance is a joint cost paid by the partners' agreed shares (commissioners
+    included), not a flat sum per member that a small voluntary partner could not carry."""
+    m = ContractingModel("alliance", rng=1, population_scale=0.02, **NO_FAIL)
+    paid = collections.Counter()
+    led = m.finance.ledger
+    spend = led.spend
+
+    def spy(payer, amount, sink="care"):
+        if sink == "transaction":
+            paid[payer] += amount
+        return spend(payer, amount, sink)
+    led.spend = spy
+    total = m.finance._share_governance(1200.0, {c.payee: c.payee for c in m.network.members()})
+    shares = m.arr["alliance"]["risk_shares"]
+    assert total == pytest.approx(1200.0) and sum(paid.values()) == pytest.approx(1200.0)
+    for oid in ("gpfed", "dgft", "ccg"):
+        assert paid[m.org_by_id[oid].idx] == pytest.approx(1200.0 * shares[oid])
+
+
+def test_a_failed_partners_successor_does_not_join_the_alliance():
+    """When a partner fails, its services go to a new provider on its own contract: the alliance
+    agreement is not handed on, so a successor does not inherit the failed partner's pooled losses."""
+    m = ContractingModel("alliance", rng=1, population_scale=0.05).run(60)
+    left = [e["org"] for e in m.events if e["event"] == "left the alliance"]
+    assert left
+    members = {c.payee for c in m.network.members()}
+    for oid in left:
+        succ = [o.org_id for o in m.orgs if o.successor_of == oid]
+        assert succ and not members & set(succ)
+        assert m.network.query(payee=succ[0])          # it delivers on its own contract
+    assert not any(o.failed and o.successor_of in left for o in m.orgs)   # no chain of failures
+
+
 def test_alliance_decisions_need_unanimity():
     lo = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.3, **NO_FAIL).run(13)
     hi = ContractingModel("alliance", rng=1, population_scale=0.02, trust__initial=0.6, **NO_FAIL).run(13)

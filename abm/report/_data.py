@@ -333,7 +333,7 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
     if "arrangement" in df.columns:
         df["arrangement"] = df["arrangement"].astype(str)
     if "note" in df.columns:
-        df["note"] = df["note"].fillna("").astype(str)
+        df["note"] = df["note"].astype(object).where(df["note"].notna(), "").astype(str)
     return df
 
 
