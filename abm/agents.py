@@ -182,17 +182,17 @@ class Commissioner(Organisation):
         return None
 
     def permits_subcontract(self, oid: str) -> bool:
-        """Permission to subcontract a provider (at award, and at each yearly review)."""
+        """Permission to subcontract a provider at award (the yearly review is `review_permissions`)."""
         why = self.permission_refused(oid)
-        if why is not None and self.model.month == 0:
-            self.model.results.event(0, f"subcontract permission refused ({why})", oid)
+        if why is not None:
+            self.model.results.event(self.model.month, f"subcontract permission refused ({why})", oid)
         return why is None
 
     def review_permissions(self, t: int) -> None:
         """Year end: where subcontracting needs permission, a subcontractor that no longer meets it (quality
         below the bar, or without the capacity: in intensive financial support, or last year's demand well
-        beyond its staffed capacity) loses it: its subcontract ends, the commissioner contracts it directly, and the holder's
-        population payment no longer covers those services."""
+        beyond its staffed capacity) loses it: its subcontract ends, the commissioner contracts it
+        directly, and the holder's population payment no longer covers those services."""
         m = self.model
         net = m.network
         h = m.holder
@@ -200,7 +200,7 @@ class Commissioner(Organisation):
             return
         for c in net.query(payer=h.org_id, kind="subcontract"):
             o = m.org_by_id[c.payee]
-            why = None if o.failed or o.side == "practice" else self.permission_refused(o.org_id)
+            why = None if o.failed else self.permission_refused(o.org_id)   # None for practices
             if why is None:
                 continue
             m.results.event(t, f"subcontract permission withdrawn ({why})", o.org_id, contract=c.cid)
@@ -326,8 +326,8 @@ class Commissioner(Organisation):
     def _appoint_successor(self, o: Organisation, t: int, quality: float | None = None) -> None:
         """Services of a failed provider move to a successor after re-procurement (interim cost, new
         contact slot, working capital from the funder); the successor takes the same terms for the rest of
-        the term, with trust to rebuild (but not a failed partner's place in an alliance agreement); fixed-value contracts it receives are re-priced at what the
-        service was costing."""
+        the term, with trust to rebuild (but not a failed partner's place in an alliance agreement);
+        fixed-value contracts it receives are re-priced at what the service was costing."""
         m = self.model
         net = m.network
         if not m.care.services_of(o.org_id):

@@ -609,7 +609,7 @@ class Finance:
         tx = p["transaction"]
         orgs = m.org_by_id
         trans = 0.0
-        governance, members = 0.0, {}
+        governance = 0.0
         for c in m.network.active():
             info = CONTRACT_KINDS[c["kind"]]
             if info.funding:
@@ -621,13 +621,12 @@ class Finance:
             if info.agreement:
                 mult = 1 + (p["trust"]["governance_multiplier"] - 1) * (1 - c["trust"])
                 governance += tx["alliance_governance_per_member"] * m.scale * mult / 12.0
-                members[c["payee"].split("~")[0]] = c["payee"]
             if info.under_holder:
                 cost += tx["subcontract_management"] * c["value"] / 12.0
             led.spend(payer.idx, cost, "transaction")
             trans += cost
         if governance:
-            trans += self._share_governance(governance, members)
+            trans += self._share_governance(governance)
         running = 0.0
         for pl, n in zip(m.eco["places"], m.place_sizes()):
             r = p["funding"]["running_cost_per_head"] * n / 12.0
@@ -636,15 +635,15 @@ class Finance:
         m.results.record_add("transaction", t, trans)
         m.results.record_add("cost", t, trans + running)
 
-    def _share_governance(self, total: float, members: dict[str, str]) -> float:
+    def _share_governance(self, total: float) -> float:
         """The alliance's governance (board, alliance director, shared data) is a joint cost: the partners
         pay it by their agreed risk shares, commissioners included, as they share the pooled result (so
-        a small voluntary partner does not carry a large trust's share). Returns what was charged."""
+        a small voluntary partner does not carry a large trust's share); a failed partner has left the
+        agreement, and the others' shares cover its part. Returns what was charged."""
         m = self.model
-        shares = m.arr["alliance"]["risk_shares"]
         paid = {}
-        for oid, share in shares.items():
-            who = m.org_by_id.get(members.get(oid, oid))
+        for oid, share in m.arr["alliance"]["risk_shares"].items():
+            who = m.org_by_id.get(oid)
             if who is not None and not who.failed and share > 0:
                 paid[who.idx] = paid.get(who.idx, 0.0) + share
         norm = sum(paid.values())

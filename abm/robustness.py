@@ -197,8 +197,7 @@ def robustness_table(diffs: pd.DataFrame, points: pd.DataFrame, default_points: 
     column `point` plus the swept assumptions); `default_points` are the points at the
     defaults."""
     default_points = set(int(p) for p in default_points)
-    sampled = points[~points["point"].isin(default_points)].set_index("point").sort_index()
-    x = sampled.select_dtypes("number")
+    sampled, x = _sampled(points, default_points)
     rows = []
     arrangements = [a for a in dict.fromkeys(diffs["arrangement"]) if a != baseline]
     for arr in arrangements:
@@ -207,35 +206,49 @@ def robustness_table(diffs: pd.DataFrame, points: pd.DataFrame, default_points: 
             if d.empty:
                 continue
             d = d.groupby("point")["diff_mean"].mean()
-            at_default = d[d.index.isin(default_points)].to_numpy(float)
-            desc = stats.describe(at_default) if len(at_default) else {
-                "mean": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0}
-            s0 = float(sign([desc["mean"]])[0]) if np.isfinite(desc["mean"]) else np.nan
-            sweep = d.reindex(sampled.index)
-            share, n = share_sign_holds(sweep.to_numpy(float), s0)
-            row = {"comparison": f"{arr} vs {baseline}: {metric}", "arrangement": arr,
-                   "baseline": baseline, "metric": metric, "sign_at_default": s0,
-                   "default_diff": desc["mean"], "default_ci_low": desc["ci_low"],
-                   "default_ci_high": desc["ci_high"], "n_default": int(len(at_default)),
-                   "share_sign_holds": share, "n": n,
-                   "robust": bool(np.isfinite(share) and share >= ROBUST_SHARE),
-                   "region": "", "region_coverage": np.nan, "region_density": np.nan,
-                   "region_mass": np.nan, "note": ""}
-            if not len(at_default):
-                row["note"] = "no points at the defaults (uncertainties.defaults): no sign to hold"
-            elif np.isfinite(share) and share < ROBUST_SHARE:
-                ok = np.isfinite(sweep.to_numpy(float))
-                fails = sign(sweep.to_numpy(float)[ok]) != s0
-                reg = find_region(x[ok], fails)
-                row.update(region=reg["region"], region_coverage=reg["coverage"],
-                           region_density=reg["density"], region_mass=reg["mass"])
-                if not reg["region"]:
-                    row["note"] = "no region found (too few points or no box)"
-                elif reg["density"] < PRIM_DENSITY:
-                    row["note"] = (f"no box reaches density {PRIM_DENSITY}: the sign fails "
-                                   "across the space (often noise around a small difference)")
-            rows.append(row)
+            rows.append(_conclusion(f"{arr} vs {baseline}: {metric}", arr, baseline, metric, d,
+                                    default_points, sampled, x))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _sampled(points: pd.DataFrame, default_points: set[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sampled points (not at the defaults) and their numeric assumption values."""
+    sampled = points[~points["point"].isin(default_points)].set_index("point").sort_index()
+    return sampled, sampled.select_dtypes("number")
+
+
+def _conclusion(comparison: str, arr: str, baseline: str, metric: str, by_point: pd.Series,
+                default_points: set[int], sampled: pd.DataFrame, x: pd.DataFrame,
+                pivot: float = 0.0, note: str = "") -> dict:
+    """One robustness.csv row: the sign of (value − pivot) at the defaults, the share of sampled points
+    where it holds and, where that share is below ROBUST_SHARE, the PRIM region responsible."""
+    at_default = by_point[by_point.index.isin(default_points)].dropna().to_numpy(float)
+    desc = stats.describe(at_default) if len(at_default) else {
+        "mean": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0}
+    s0 = float(sign([desc["mean"] - pivot])[0]) if np.isfinite(desc["mean"]) else np.nan
+    sweep = by_point.reindex(sampled.index).to_numpy(float) - pivot
+    share, n = share_sign_holds(sweep, s0)
+    row = {"comparison": comparison, "arrangement": arr, "baseline": baseline, "metric": metric,
+           "sign_at_default": s0, "default_diff": desc["mean"], "default_ci_low": desc["ci_low"],
+           "default_ci_high": desc["ci_high"], "n_default": int(len(at_default)),
+           "share_sign_holds": share, "n": n,
+           "robust": bool(np.isfinite(share) and share >= ROBUST_SHARE),
+           "region": "", "region_coverage": np.nan, "region_density": np.nan,
+           "region_mass": np.nan, "note": note}
+    if not len(at_default):
+        row["note"] = "no points at the defaults (uncertainties.defaults): no sign to hold"
+    elif np.isfinite(share) and share < ROBUST_SHARE:
+        ok = np.isfinite(sweep)
+        reg = find_region(x[ok], sign(sweep[ok]) != s0)
+        row.update(region=reg["region"], region_coverage=reg["coverage"],
+                   region_density=reg["density"], region_mass=reg["mass"])
+        if not reg["region"]:
+            row["note"] = "; ".join(v for v in (note, "no region found (too few points or no box)") if v)
+        elif reg["density"] < PRIM_DENSITY:
+            row["note"] = "; ".join(v for v in (note, f"no box reaches density {PRIM_DENSITY}: the sign "
+                                                "fails across the space (often noise around a small "
+                                                "difference)") if v)
+    return row
 
 
 def from_folder(folder: str | Path, baseline: str | None = None) -> pd.DataFrame | None:
@@ -292,33 +305,19 @@ def risk_side_table(incidence: pd.DataFrame, points: pd.DataFrame,
     bears most of the activity risk" (or "the commissioner side does"). `default_diff` is the
     share at the defaults; the sign is that of share − 0.5."""
     default_points = set(int(p) for p in default_points)
-    sampled = points[~points["point"].isin(default_points)].set_index("point").sort_index()
-    x = sampled.select_dtypes("number")
+    sampled, x = _sampled(points, default_points)
     up = incidence[(incidence["source"] == RISK_SIDE_SOURCE) & (incidence["direction"] == "up")
                    & incidence["party"].isin(("lead", "providers"))]
     rows = []
     for arr in dict.fromkeys(up["arrangement"]):
         by_point = up[up["arrangement"] == arr].groupby("point")["share"].sum(min_count=2)
-        at_default = by_point[by_point.index.isin(default_points)].dropna().to_numpy(float)
-        if not len(at_default):
+        if not by_point[by_point.index.isin(default_points)].notna().any():
             continue
-        desc = stats.describe(at_default)
-        s0 = float(sign([desc["mean"] - 0.5])[0])
-        sweep = by_point.reindex(sampled.index).to_numpy(float) - 0.5
-        share, n = share_sign_holds(sweep, s0)
-        side = "holder side" if s0 > 0 else "commissioner side"
-        row = {"comparison": f"{arr}: the {side} bears most of an activity change", "arrangement": arr,
-               "baseline": "", "metric": RISK_SIDE_METRIC, "sign_at_default": s0,
-               "default_diff": desc["mean"], "default_ci_low": desc["ci_low"],
-               "default_ci_high": desc["ci_high"], "n_default": int(len(at_default)),
-               "share_sign_holds": share, "n": n, "robust": bool(np.isfinite(share) and share >= ROBUST_SHARE),
-               "region": "", "region_coverage": np.nan, "region_density": np.nan, "region_mass": np.nan,
-               "note": "default_diff is the holder side's share at the defaults; the sign is of share - 0.5"}
-        if np.isfinite(share) and share < ROBUST_SHARE:
-            ok = np.isfinite(sweep)
-            reg = find_region(x[ok], sign(sweep[ok]) != s0)
-            row.update(region=reg["region"], region_coverage=reg["coverage"],
-                       region_density=reg["density"], region_mass=reg["mass"])
+        row = _conclusion("", arr, "", RISK_SIDE_METRIC, by_point, default_points, sampled, x, pivot=0.5,
+                          note="default_diff is the holder side's share at the defaults; the sign is of "
+                               "share - 0.5")
+        side = "holder side" if row["sign_at_default"] > 0 else "commissioner side"
+        row["comparison"] = f"{arr}: the {side} bears most of an activity change"
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -231,7 +231,7 @@ def test_alliance_governance_is_shared_by_the_agreed_risk_shares():
             paid[payer] += amount
         return spend(payer, amount, sink)
     led.spend = spy
-    total = m.finance._share_governance(1200.0, {c.payee: c.payee for c in m.network.members()})
+    total = m.finance._share_governance(1200.0)
     shares = m.arr["alliance"]["risk_shares"]
     assert total == pytest.approx(1200.0) and sum(paid.values()) == pytest.approx(1200.0)
     for oid in ("gpfed", "dgft", "ccg"):
