@@ -299,14 +299,15 @@ class ContractNetwork:
 
     def develop_alliance(self, tr: dict, governance: float) -> None:
         """Year end: an alliance's joint working develops towards full coordination over
-        `alliance_maturity_years` at the reference trust and governance spend, faster with more of either,
-        and erodes when trust falls below `trust_floor`."""
+        `alliance_maturity_years` at the reference trust (`maturity_reference_trust`, a fixed level, so a
+        study of initial trust does not move its own yardstick) and governance spend, faster with more of
+        either, and erodes when trust falls below `trust_floor`."""
         members = self.members()
         if not members:
             return
         trust = float(np.mean([c["trust"] for c in members]))
         mat = members[0]["maturity"]
-        ref = tr["initial"]
+        ref = max(tr["maturity_reference_trust"], tr["trust_floor"] + 0.05)
         if trust >= tr["trust_floor"]:
             pace = min((trust - tr["trust_floor"]) / max(ref - tr["trust_floor"], 1e-9), 2.0) * governance ** 0.5
             mat = min(1.0, mat + pace / tr["alliance_maturity_years"])

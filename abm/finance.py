@@ -65,6 +65,8 @@ class Finance:
         self.settled_ytd: dict[str, float] = {}
         self.pool_ytd: dict[str, float] = {}
         self.pool_rate = 0.0
+        self.alliance_budget: dict[str, float] = {}     # member -> this year's target cost
+        self._alliance_heads0: dict[str, float] = {}
 
     # ------------------------------------------------------------------ baseline
     def expected_units(self, by_place: bool = False, surge: bool = True) -> np.ndarray:
@@ -536,7 +538,8 @@ class Finance:
 
     def update_contract_values(self, t: int) -> None:
         """Yearly values: allocations and population payments follow the weighted population; capitation
-        follows lists; block and fee contracts follow planned activity; all with the real-terms uplift."""
+        follows lists; block and fee contracts, and tariff contracts' indicative plans, follow planned
+        activity; all with the real-terms uplift."""
         m = self.model
         grow = self.p["funding"]["growth_with_population"]
         self.uplift = (1 + self.p["funding"]["real_growth"]) ** (t // 12)
@@ -564,10 +567,36 @@ class Finance:
                 c.value = c.per_capita * heads * up
             elif info.employment:
                 pr = m.org_by_id[c.payee]
-                c.value = (pr.fixed_cost * self.activity[pr.idx] * up
-                           + float((self.exp_units[pr.idx] * self.var_unit[pr.idx]).sum()))
-            elif pay.fixed_value:
+                c.value = (pr.fixed_cost * self.activity[pr.idx]
+                           + float((self.exp_units[pr.idx] * self.var_unit[pr.idx]).sum())) * up
+            elif pay.fixed_value or pay.per_activity:
+                # a tariff contract's value is its indicative activity plan (planned activity at prices):
+                # what the commissioner expects to pay, and an alliance member's share of the budget
                 c.value = c.base_value * up * self.contract_activity(c)
+        self.set_alliance_budget()
+
+    def set_alliance_budget(self) -> None:
+        """Year start: the alliance's target cost per member. Agreed at the start from what each member's
+        service contracts were worth, it then grows with the weighted population those services serve
+        (age, conditions and the expected rise in emergencies, as a population payment does) and with the
+        real-terms uplift, but not with the members' own activity: what the alliance avoids by prevention
+        and joint working is an underspend the partners share, not a smaller budget next year. The
+        gain/pain share against an agreed target cost of alliance contracting (NHS England IPC, "About
+        contracting for integrated care"; King's Fund 2015)."""
+        m = self.model
+        self.alliance_budget = {}
+        members = {c.payee for c in m.network.members()}
+        if not members:
+            return
+        for c in m.network.active():
+            if c.payee not in members or c.info.agreement or c.info.funding:
+                continue
+            qs = self.contract_places(c)
+            heads = self.weighted_heads(list(c.services), qs)
+            heads0 = self._alliance_heads0.setdefault(c.cid, heads)
+            growth = heads / heads0 if heads0 > 0 else 1.0
+            self.alliance_budget[c.payee] = self.alliance_budget.get(c.payee, 0.0) + (
+                (c.base_value or c.value) * self.uplift * growth)
 
     def start_settlement_year(self) -> None:
         self.settled_ytd = {}
@@ -584,10 +613,12 @@ class Finance:
         infl = 1.0 + m.shock_level("cost_inflation", t)
         shortfall = 1.0 + m.shock_level("efficiency_shortfall", t)
         n_orgs = len(m.orgs)
-        # fixed costs (staff, estate) follow planned activity, so with a year's lag; practices' their lists
-        fixed = np.array([o.fixed_cost for o in m.orgs]) * self.activity * self.uplift / 12.0
+        # fixed costs (staff, estate) follow planned activity, so with a year's lag; practices' their lists.
+        # Real cost growth (pay drift, dearer inputs) raises every cost, not the fixed part alone: prices
+        # carry the same uplift, so margins do not drift upward year by year
+        fixed = np.array([o.fixed_cost for o in m.orgs]) * self.activity / 12.0
         var = (m.care.units * self.var_unit).sum(axis=1)
-        care = (fixed + var) * infl + m.care.extra_cost
+        care = ((fixed + var) * infl + m.care.extra_cost) * self.uplift
         is_provider = np.array([o.side == "provider" for o in m.orgs])
         care = np.where(is_provider, care * shortfall, care)
         alive = np.array([not o.failed for o in m.orgs])
@@ -726,8 +757,8 @@ class Finance:
         position as the year unfolds (and a failure test sees it); by year end it equals an annual settlement.
 
         1. Subcontracts and salaried practices: the holder absorbs `pass_through` of the payee's variance.
-        2. Alliance pool: the members' overspend against the alliance budget (what the commissioner planned to
-           pay them) is shared by agreed shares, the commissioner included.
+        2. Alliance pool: the members' overspend against the alliance's target cost (`set_alliance_budget`)
+           is shared by agreed shares, the commissioners included.
         """
         m = self.model
         led = self.ledger
@@ -747,15 +778,15 @@ class Finance:
             f = al["pool_fraction"]
             ids = sorted({c.payee for c in members})
             part = (t % 12 + 1) / 12.0
-            budget = dict.fromkeys(ids, 0.0)
-            for c in m.network.active():
-                if c.payee in budget and not (c.info.agreement or c.info.funding):
-                    budget[c.payee] += c.value * part
+            budget = {i: self.alliance_budget.get(i, 0.0) * part for i in ids}
             idx = {i: m.org_by_id[i].idx for i in ids}
             cost = {i: led.year_cost[idx[i]] - self.settle_out[idx[i]] for i in ids}
             income = {i: led.year_income[idx[i]] - self.settle_in[idx[i]] for i in ids}
             over = sum(cost[i] - budget[i] for i in ids)                      # pool overspend D to date
-            self.pool_rate = over / max(sum(budget.values()), 1.0)               # the alliance's shared result
+            # the shared result the partners judge: against their plan, in which the prevention they agreed
+            # to fund this year is an investment, not an overspend
+            invested = sum(m.prevention.spent_ytd.get(idx[i], 0.0) for i in ids)
+            self.pool_rate = (over - invested) / max(sum(budget.values()), 1.0)
             shares = {c.payee: c.share for c in members}
             for i in ids:
                 x = f * ((cost[i] - income[i]) - shares.get(i, 0.0) * over)

@@ -16,6 +16,7 @@ class Prevention:
         self.p = model.p
         self.plan = {"payers": [], "reached": np.empty(0, np.int64), "budget": 0.0}
         self.alliance_agreed = True
+        self.spent_ytd: dict[int, float] = {}       # payer idx -> prevention spent this year
 
     # ------------------------------------------------------------------ incentives
     def kept_share(self, decider) -> float:
@@ -34,6 +35,15 @@ class Prevention:
                 return 1.0
             return c.pass_through * variable
         return 0.0
+
+    def alliance_kept(self) -> float:
+        """Share of an avoided emergency admission's cost the alliance's partners keep between them. Against
+        the target cost, the pool gains what the acute member no longer spends (its variable cost; fixed
+        costs follow plans a year later); the tariff the commissioner saves it pays back in topping up the
+        member's lost income, so the price itself is no gain. `pool_fraction` of it is pooled."""
+        m = self.model
+        acute = m.orgs[m.care.routing["emergency"]["idx"][0]]
+        return m.arr["alliance"]["pool_fraction"] * (1 - float(m.finance.fixed_share[acute.idx]))
 
     def incentive(self, remaining_years: float, kept: float, mission: float = 0.0) -> float:
         """0-1: how much of the maximum budget a holder invests: the expected return it keeps inside its
@@ -95,7 +105,7 @@ class Prevention:
             if members and agree:
                 remaining = self.horizon(members[0], t, pv["renewal_probability"])
                 total = sum(m.org_by_id[c.payee].expected_income for c in members)
-                budget = pv["budget_share"] * total * self.incentive(remaining, al["pool_fraction"])
+                budget = pv["budget_share"] * total * self.incentive(remaining, self.alliance_kept())
                 # the commissioner funds its risk share; members the rest, in proportion to their budgets
                 s_c = al["risk_shares"].get(m.ccg.org_id, 0.0)
                 payers = [(m.ccg.idx, budget * s_c)] + [
@@ -125,9 +135,12 @@ class Prevention:
         m = self.model
         led = m.finance.ledger
         prev = 0.0
+        if t % 12 == 0:
+            self.spent_ytd = {}
         for idx, amount in self.plan["payers"]:
             led.spend(idx, amount / 12.0, "care")
             prev += amount / 12.0
+            self.spent_ytd[idx] = self.spent_ytd.get(idx, 0.0) + amount / 12.0
         if prev:
             m.pop.invest(self.plan["reached"], prev)
         m.results.add("prevention", prev)
