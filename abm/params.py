@@ -312,11 +312,36 @@ def split_overrides(overrides: dict) -> tuple[dict, dict, dict]:
     return par, arr, eco
 
 
+#: `name@scale: x` multiplies every entry of a mapping parameter by x, each capped at the leaf's
+#: bounds: how an experiment sweeps a mapping over its register `range_scale`
+SCALE_SUFFIX = "@scale"
+
+
+def _scale_mapping(name: str, leaf: dict, factor: Any, file: str | None) -> dict:
+    if not isinstance(leaf["value"], dict):
+        raise ConfigError("a scale applies to a mapping parameter only", file=file, field=name,
+                          allowed="a parameter whose value is a mapping of numbers")
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor < 0:
+        raise ConfigError("wrong type", file=file, field=name, value=factor, allowed="a number >= 0")
+    lo, hi = _bounds(leaf)
+    out = {}
+    for k, v in leaf["value"].items():
+        x = v * factor if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+        if isinstance(x, float):
+            x = min(max(x, lo if lo is not None else -math.inf), hi if hi is not None else math.inf)
+        out[k] = x
+    return out
+
+
 def apply_parameter_overrides(tree: dict, overrides: dict, file: str | None = None) -> dict:
     """Return a patched deep copy of the parameter tree."""
     tree = copy.deepcopy(tree)
     leaves = flatten(tree)
     for name, value in overrides.items():
+        base = name[:-len(SCALE_SUFFIX)] if name.endswith(SCALE_SUFFIX) else None
+        if base is not None and base in leaves:
+            leaves[base]["value"] = _scale_mapping(name, leaves[base], value, file)
+            continue
         if name not in leaves:
             hint = did_you_mean(name, leaves)
             raise ConfigError("unknown parameter" + (f"; {hint}" if hint else ""), file=file, field=name,

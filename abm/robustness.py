@@ -62,13 +62,22 @@ def uncertainties_from_register(names: Iterable[str], method: str = "lhs", sampl
                                 tree: dict | None = None) -> dict:
     """The `uncertainties:` block of an experiment sweeping the named assumptions over their
     register ranges (`range: [low, high]`; integer leaves get `integer: true`)."""
-    from abm.params import default_parameters, flatten
+    from abm.params import SCALE_SUFFIX, default_parameters, flatten
     leaves = flatten(default_parameters() if tree is None else tree)
     params: dict[str, Any] = {}
     for name in names:
+        if name.endswith(SCALE_SUFFIX):            # a mapping, swept by a multiplier on every entry
+            leaf = leaves.get(name[:-len(SCALE_SUFFIX)])
+            if leaf is None or "range_scale" not in leaf:
+                raise ValueError(f"{name}: not a mapping parameter with a `range_scale` in the register")
+            lo, hi = leaf["range_scale"]
+            params[name] = {"low": float(lo), "high": float(hi)}
+            continue
         leaf = leaves.get(name)
         if leaf is None or "range" not in leaf:
-            raise ValueError(f"{name}: not a parameter with a scalar `range` in the register")
+            raise ValueError(f"{name}: not a parameter with a scalar `range` in the register"
+                             + (f" (a mapping: sweep {name}{SCALE_SUFFIX})" if leaf is not None
+                                and "range_scale" in leaf else ""))
         lo, hi = leaf["range"]
         spec: dict[str, Any] = {"low": float(lo), "high": float(hi)}
         if isinstance(leaf["value"], int) and not isinstance(leaf["value"], bool):
@@ -80,6 +89,8 @@ def uncertainties_from_register(names: Iterable[str], method: str = "lhs", sampl
         block["seed"] = seed
     return block
 
+
+INCONCLUSIVE = "inconclusive at the defaults"
 
 # --------------------------------------------------------------------------- signs and shares
 def sign(x, tol: float = 1e-12) -> np.ndarray:
@@ -227,19 +238,30 @@ def _conclusion(comparison: str, arr: str, baseline: str, metric: str, by_point:
         "mean": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0}
     s0 = float(sign([desc["mean"] - pivot])[0]) if np.isfinite(desc["mean"]) else np.nan
     sweep = by_point.reindex(sampled.index).to_numpy(float) - pivot
-    share, n = share_sign_holds(sweep, s0)
+    band = 0.0
+    inconclusive = bool(s0 != 0 and len(at_default) > 1 and desc["ci_low"] <= pivot <= desc["ci_high"])
+    if inconclusive:
+        # the defaults do not separate it from the pivot, so no sign is claimed there and the row is
+        # never robust; the share says where sampled points, too, sit within one run's noise (the
+        # spread of the runs at the defaults) of the pivot
+        s0 = 0.0
+        band = 1.96 * float(np.std(at_default, ddof=1))
+        note = "; ".join(v for v in (note, f"{INCONCLUSIVE}: the 95% interval at the defaults includes "
+                                     f"{pivot:g}; the share is of points within one run's noise "
+                                     f"(±{band:.3g}) of it") if v)
+    share, n = share_sign_holds(np.where(np.abs(sweep) <= band, 0.0, sweep), s0)
     row = {"comparison": comparison, "arrangement": arr, "baseline": baseline, "metric": metric,
            "sign_at_default": s0, "default_diff": desc["mean"], "default_ci_low": desc["ci_low"],
            "default_ci_high": desc["ci_high"], "n_default": int(len(at_default)),
            "share_sign_holds": share, "n": n,
-           "robust": bool(np.isfinite(share) and share >= ROBUST_SHARE),
+           "robust": bool(np.isfinite(share) and share >= ROBUST_SHARE and not inconclusive),
            "region": "", "region_coverage": np.nan, "region_density": np.nan,
            "region_mass": np.nan, "note": note}
     if not len(at_default):
         row["note"] = "no points at the defaults (uncertainties.defaults): no sign to hold"
-    elif np.isfinite(share) and share < ROBUST_SHARE:
+    elif np.isfinite(share) and share < ROBUST_SHARE and not inconclusive:
         ok = np.isfinite(sweep)
-        reg = find_region(x[ok], sign(sweep[ok]) != s0)
+        reg = find_region(x[ok], sign(np.where(np.abs(sweep[ok]) <= band, 0.0, sweep[ok])) != s0)
         row.update(region=reg["region"], region_coverage=reg["coverage"],
                    region_density=reg["density"], region_mass=reg["mass"])
         if not reg["region"]:
@@ -346,6 +368,9 @@ def summary_line(table: pd.DataFrame) -> str:
     for r in robust.itertuples():
         mark = "+" if r.sign_at_default > 0 else "-" if r.sign_at_default < 0 else "="
         by_arr.setdefault(r.arrangement, []).append(f"{SHORT.get(r.metric, r.metric)} {mark}")
+    notes = table["note"] if "note" in table.columns else pd.Series("", index=table.index)
+    n_open = int(notes.astype(str).str.contains(INCONCLUSIVE, regex=False).sum())
+    open_ = f"; {n_open} inconclusive at the defaults" if n_open else ""
     return (f"Robust conclusions (sign vs baseline holds in ≥{ROBUST_SHARE:.0%} of the assumption "
-            f"space), {len(robust)} of {len(table)}: "
+            f"space), {len(robust)} of {len(table)}{open_}: "
             + "; ".join(f"{a}: {', '.join(v)}" for a, v in by_arr.items()) + f" (see {FILE})")

@@ -83,15 +83,20 @@ def test_experiment_file_sweeps_register_ranges_with_default_points():
     exp, _ = load_experiment(ROOT / "experiments" / "robustness.yaml")
     unc = exp.uncertainties
     assert unc is not None and unc.defaults >= 3 and unc.method in ("lhs", "sobol")
-    assert 10 <= len(unc.parameters) <= 24 and exp.replications == 1
+    assert 10 <= len(unc.parameters) <= 30 and exp.replications == 1
     assert exp.population_scale <= 0.02 and exp.months <= 120
     assert {"fragmented", "alliance", "prime_provider", "icp_partial", "icp_full"} <= set(exp.arrangements)
     leaves = flatten(default_parameters())
     for name, spec in unc.parameters.items():
-        leaf = leaves[name]
+        scaled = name.endswith("@scale")
+        leaf = leaves[name.removesuffix("@scale")]
         # an assumption, or a sourced value whose size the evidence only bounds: a range with its reason
-        assert "range" in leaf and leaf.get("range_why"), name
-        assert [spec.low, spec.high] == [float(v) for v in leaf["range"]], name
+        key = "range_scale" if scaled else "range"
+        assert key in leaf and leaf.get("range_why"), name
+        assert [spec.low, spec.high] == [float(v) for v in leaf[key]], name
+    # every mapping in the register is swept too, by its multiplier
+    assert {n for n in unc.parameters if n.endswith("@scale")} == {
+        f"{n}@scale" for n, leaf in leaves.items() if "range_scale" in leaf}
     block = rb.uncertainties_from_register(list(unc.parameters), samples=unc.samples,
                                            defaults=unc.defaults, seed=unc.seed)
     assert block["parameters"] == {n: {k: v for k, v in p.model_dump().items()
@@ -107,8 +112,26 @@ def test_default_points_follow_the_sampled_ones():
     pts = sample_points(exp.uncertainties, exp.seed)
     assert len(pts) == 7 and pts[-2:] == [{}, {}] and sampled_count(exp.uncertainties, 7) == 5
     assert all(isinstance(p["failure.termination_years"], int) for p in pts[:5])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="@scale"):
         rb.uncertainties_from_register(["costs.fixed_cost_share"])  # a mapping: range_scale
+    assert rb.uncertainties_from_register(["costs.fixed_cost_share@scale"])["parameters"] == {
+        "costs.fixed_cost_share@scale": {"low": 0.7, "high": 1.3}}
+
+
+def test_a_mapping_is_swept_by_a_multiplier_capped_at_its_bounds():
+    from abm import ContractingModel
+    from abm.errors import ConfigError
+    base = ContractingModel("fragmented", rng=1, population_scale=0.02).p
+    m = ContractingModel("fragmented", rng=1, population_scale=0.02,
+                         **{"participation.autonomy_cost@scale": 1.3, "costs.fixed_cost_share@scale": 1.5}).p
+    assert m["participation"]["autonomy_cost"] == {k: pytest.approx(v * 1.3)
+                                                   for k, v in base["participation"]["autonomy_cost"].items()}
+    fixed = m["costs"]["fixed_cost_share"]
+    assert max(fixed.values()) <= 1.0 and fixed["social_care"] == pytest.approx(base["costs"]["fixed_cost_share"]["social_care"] * 1.5)
+    with pytest.raises(ConfigError, match="mapping"):
+        ContractingModel("fragmented", rng=1, population_scale=0.02, **{"trust.initial@scale": 1.1})
+    with pytest.raises(ConfigError, match=">= 0"):
+        ContractingModel("fragmented", rng=1, population_scale=0.02, **{"funding.reserve_share@scale": -1})
 
 
 def test_runner_writes_robustness_csv(tmp_path):
@@ -168,3 +191,27 @@ def test_risk_side_rows_say_whether_the_holder_side_keeps_most_of_an_activity_ch
     assert "a.x >=" in icp["region"] and "holder side" in icp["comparison"]
     assert frag["sign_at_default"] == -1.0 and frag["share_sign_holds"] == 1.0 and frag["robust"]
     assert "commissioner side" in frag["comparison"]
+
+
+def test_a_difference_the_defaults_do_not_separate_is_inconclusive_never_robust():
+    """Never name a winner the intervals do not separate: runs at the defaults straddling zero give
+    no sign, a note saying so, no PRIM box, and never count as robust, even where every sampled point
+    is near zero; a difference that is exactly zero at every default run stays a robust "no difference"."""
+    x, _ = _synthetic()
+    n = len(x)
+    points = pd.concat([pd.DataFrame({"point": range(n)}), x], axis=1)
+    points = pd.concat([points, pd.DataFrame({"point": [n, n + 1, n + 2, n + 3]})], ignore_index=True)
+    rng = np.random.default_rng(1)
+    rows = [pd.DataFrame({"arrangement": "icp_full", "point": range(n), "metric": "m",
+                          "diff_mean": rng.normal(0.0, 0.1, n)}),
+            pd.DataFrame({"arrangement": "icp_full", "point": range(n, n + 4), "metric": "m",
+                          "diff_mean": [0.3, -0.2, 0.25, -0.1]}),
+            pd.DataFrame({"arrangement": "icp_full", "point": range(n + 4), "metric": "z",
+                          "diff_mean": 0.0})]
+    t = rb.robustness_table(pd.concat(rows), points, range(n, n + 4), "fragmented", metrics=["m", "z"])
+    m, z = t.iloc[0], t.iloc[1]
+    assert m["sign_at_default"] == 0.0 and m["default_ci_low"] < 0 < m["default_ci_high"]
+    assert rb.INCONCLUSIVE in m["note"] and not m["robust"] and not m["region"]
+    assert m["share_sign_holds"] > 0.9                        # sampled points are within noise of 0
+    assert z["sign_at_default"] == 0.0 and z["robust"] and rb.INCONCLUSIVE not in str(z["note"])
+    assert "1 inconclusive" in rb.summary_line(t)

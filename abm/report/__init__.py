@@ -651,7 +651,7 @@ def _robustness_html(data: ReportData) -> str:
     """Robustness of conclusions (robustness.csv, abm.robustness): each comparison with the share
     of the assumption space in which its sign at the defaults holds, and where it fails, the
     region responsible (PRIM)."""
-    from abm.robustness import FILE, ROBUST_SHARE, from_folder
+    from abm.robustness import FILE, INCONCLUSIVE, ROBUST_SHARE, from_folder
     path = Path(data.results_dir) / FILE
     try:  # results stored before robustness.csv existed: rebuilt from summary.csv and points.csv
         t = pd.read_csv(path) if path.is_file() else from_folder(data.results_dir)
@@ -664,7 +664,8 @@ def _robustness_html(data: ReportData) -> str:
     rows = []
     for r in t.itertuples(index=False):
         share = f"{r.share_sign_holds:.0%}" if _finite(r.share_sign_holds) else "-"
-        verdict = "robust" if bool(r.robust) else "not robust"
+        verdict = ("robust" if bool(r.robust) else "inconclusive" if isinstance(r.note, str)
+                   and INCONCLUSIVE in r.note else "not robust")
         region = "" if not isinstance(r.region, str) else r.region
         if region:
             region += (f" (coverage {r.region_coverage:.0%}, density {r.region_density:.0%})"
@@ -684,7 +685,8 @@ def _robustness_html(data: ReportData) -> str:
             f"conclusions are robust (sign holds in at least {ROBUST_SHARE:.0%} of points); where "
             f"one is not, the region is the box PRIM finds where the sign fails (Friedman &amp; "
             f"Fisher 1999). With one replicate per point, a small difference also fails by "
-            f"noise.</p>"
+            f"noise. A difference whose 95% interval at the defaults includes no difference is "
+            f"<i>inconclusive</i>: no sign is claimed, and it is never counted robust.</p>"
             "<table><thead><tr><th>arrangement</th><th>metric</th><th>sign at defaults</th>"
             "<th>difference at defaults</th><th>sign holds</th><th>verdict</th>"
             "<th>region where it fails</th></tr></thead><tbody>" + "".join(rows)
