@@ -468,6 +468,16 @@ class Finance:
         if t == 0:
             self._tables0, self._counts0, self._size0 = self._tables, self._counts, float(m.pop.size)
             self._place_factor = {}
+        # a practice staffs to its list weighted for need, the measure its capitation follows (GMS global
+        # sum per weighted patient), not to its own patients' modelled activity: in a scaled-down run a
+        # few frail patients would otherwise swing a small practice's fixed costs against its income
+        if m.practices:
+            k = np.arange(len(m.practices))
+            need = np.array([self.weighted_list(i) for i in k])
+            if t == 0:
+                self._practice_list0 = np.maximum(need, 1.0)
+            idx = np.array([pr.idx for pr in m.practices])
+            self.activity[idx] = need / self._practice_list0
 
     def replan(self, org, ratio: float) -> None:
         """An organisation's planned activity (and so its fixed costs and capacity) changes now by `ratio`

@@ -107,3 +107,19 @@ def test_at_the_defaults_the_alliance_keeps_investing_and_its_partners_survive(t
         assert _df(m)["prevention_spend_share"].iloc[-12:].mean() > 0
         members = set(m.arr["alliance"]["members"])
         assert not [e for e in m.events if e["event"] == "left the alliance" and e["org"] in members]
+
+
+def test_a_practice_staffs_to_its_weighted_list():
+    """A practice's fixed costs follow its list weighted for need, as its capitation does, not its own
+    patients' modelled activity; so the status quo's practices stay near balance for ten years (they
+    drifted into deficit in scaled-down runs, where a few frail patients decide a small list's activity)."""
+    m = ContractingModel("fragmented", rng=1, population_scale=0.1).run(37)
+    f = m.finance
+    for k, pr in enumerate(m.practices):
+        assert f.activity[pr.idx] == pytest.approx(f.weighted_list(k) / f._practice_list0[k])
+    m.run(120 - 37)
+    rows = [r for r in m.results.year_records if m.org_by_id[r["org_id"]].side == "practice"]
+    by_year = {}
+    for r in rows:
+        by_year.setdefault(r["year"], []).append(r["surplus"] / r["income"])
+    assert all(abs(np.mean(v)) < 0.01 for v in by_year.values())

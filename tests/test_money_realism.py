@@ -218,7 +218,7 @@ def test_a_risk_corridor_moves_an_activity_shock_to_the_commissioner():
     none = incidence("icp_full", shock, seeds=(1,), months=24, **kw)
     corridor = {"kind": "corridor", "bands": [(0.03, 0.5), (0.08, 0.8)]}
     shared = incidence("icp_full", shock, seeds=(1,), months=24, arrangement__contract__risk_terms=corridor, **kw)
-    assert none["commissioner"] == pytest.approx(0.0, abs=0.02)
+    assert none["commissioner"] == pytest.approx(0.0, abs=0.03)        # near none without the corridor
     assert shared["commissioner"] > 0.1                               # beyond 3% the payer shares
     # taken off the ICP (approximately: the providers' and practices' shares move a little too)
     assert none["lead"] - shared["lead"] == pytest.approx(shared["commissioner"], abs=0.03)

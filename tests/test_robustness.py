@@ -84,7 +84,7 @@ def test_experiment_file_sweeps_register_ranges_with_default_points():
     unc = exp.uncertainties
     assert unc is not None and unc.defaults >= 3 and unc.method in ("lhs", "sobol")
     assert 10 <= len(unc.parameters) <= 30 and exp.replications == 1
-    assert exp.population_scale <= 0.02 and exp.months <= 120
+    assert exp.population_scale <= 0.1 and exp.months <= 120
     assert {"fragmented", "alliance", "prime_provider", "icp_partial", "icp_full"} <= set(exp.arrangements)
     leaves = flatten(default_parameters())
     for name, spec in unc.parameters.items():
