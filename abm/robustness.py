@@ -264,6 +264,14 @@ def _conclusion(comparison: str, arr: str, baseline: str, metric: str, by_point:
         reg = find_region(x[ok], sign(np.where(np.abs(sweep[ok]) <= band, 0.0, sweep[ok])) != s0)
         row.update(region=reg["region"], region_coverage=reg["coverage"],
                    region_density=reg["density"], region_mass=reg["mass"])
+        if share < 0.5:
+            # failing is the rule: the box where the sign holds says more than one around most of the space
+            held = find_region(x[ok], sign(np.where(np.abs(sweep[ok]) <= band, 0.0, sweep[ok])) == s0)
+            if held["region"]:
+                note = "; ".join(v for v in (note, f"the sign holds in under half the space; where it "
+                                             f"holds: {held['region']} (coverage {held['coverage']:.0%}, "
+                                             f"density {held['density']:.0%})") if v)
+                row["note"] = note
         if not reg["region"]:
             row["note"] = "; ".join(v for v in (note, "no region found (too few points or no box)") if v)
         elif reg["density"] < PRIM_DENSITY:

@@ -215,3 +215,22 @@ def test_a_difference_the_defaults_do_not_separate_is_inconclusive_never_robust(
     assert m["share_sign_holds"] > 0.9                        # sampled points are within noise of 0
     assert z["sign_at_default"] == 0.0 and z["robust"] and rb.INCONCLUSIVE not in str(z["note"])
     assert "1 inconclusive" in rb.summary_line(t)
+
+
+def test_when_the_sign_mostly_fails_the_note_names_where_it_holds():
+    """A conclusion that fails in most of the space is better described by the box where it holds
+    (PRIM on the complement) than by a box around nearly everything."""
+    rng = np.random.default_rng(5)
+    n = 300
+    x = pd.DataFrame({"a.x1": rng.uniform(0, 1, n), "a.x2": rng.uniform(0, 1, n)})
+    diff = np.where(x["a.x1"] < 0.3, -1.0, 1.0) * rng.uniform(0.5, 1.5, n)   # holds only where x1 < 0.3
+    points = pd.concat([pd.concat([pd.DataFrame({"point": range(n)}), x], axis=1),
+                        pd.DataFrame({"point": [n, n + 1, n + 2]})], ignore_index=True)
+    rows = pd.concat([pd.DataFrame({"arrangement": "icp_full", "point": range(n), "metric": "m", "diff_mean": diff}),
+                      pd.DataFrame({"arrangement": "icp_full", "point": [n, n + 1, n + 2], "metric": "m",
+                                    "diff_mean": [-1.0, -0.9, -1.1]})])
+    m = rb.robustness_table(rows, points, [n, n + 1, n + 2], "fragmented", metrics=["m"]).iloc[0]
+    assert m["share_sign_holds"] == pytest.approx(np.mean(x["a.x1"] < 0.3))
+    assert "where it holds: a.x1 <= " in m["note"]
+    hi = float(m["note"].split("a.x1 <= ")[1].split()[0])
+    assert 0.25 <= hi <= 0.35
