@@ -401,12 +401,11 @@ class Care:
             for d in range(D):
                 cnt += x >= TH[0, d]
             return POS[0][cnt]
-        if D == 1:
-            return POS[place, (x >= TH[place, 0]).view(np.int8)]
-        cnt = np.zeros(len(x), np.intp)
+        # flat position in POS, q * (D + 1) + count, in the smallest integer (2-D fancy indexing is slower)
+        code = np.multiply(place, D + 1, dtype=np.int8 if TH.shape[0] * (D + 1) < 128 else np.intp)
         for d in range(D):
-            cnt += x >= TH[place, d]
-        return POS[place, cnt]
+            code += x >= TH[:, d][place]
+        return POS.ravel()[code]
 
     # ------------------------------------------------------------------ delivery
     def deliver(self, t: int, counts: dict | None = None) -> None:
@@ -436,6 +435,7 @@ class Care:
         fed_of_place = None
         if len(r_gp["idx"]) and P > 1:                 # each place's first available federation
             fed_of_place = np.array([r_gp["idx"][np.argmax(r_gp["mask"][q])] for q in range(P)])
+        fed_by_kind = {}
         for j, s in enumerate(("gp_f2f", "gp_digital")):
             idx, k = counts[s]
             r = self.routing[s]
@@ -445,9 +445,8 @@ class Care:
                 fed = np.minimum(np.floor(k * g + draw(m, t, 1 + j, idx)).astype(np.uint8), k)
                 if fed_of_place is None:
                     units[r["idx"][0], S[s]] += fed.sum()
-                else:                                  # only the few with federation contacts
-                    nz = np.flatnonzero(fed != 0)            # (on a bool mask: ~4x faster than on uint8)
-                    units[:, S[s]] += np.bincount(fed_of_place[place[gp_idx[nz]]], weights=fed[nz], minlength=n_orgs)
+                else:
+                    fed_by_kind[s] = fed
                 fed_all += fed
             own = k - fed
             units[self.practice_idx, S[s]] += np.bincount(prac, weights=own, minlength=n_prac)
@@ -456,10 +455,14 @@ class Care:
         if len(r_gp["idx"]):
             if fed_of_place is None:
                 window.add(int(slot_of[r_gp["idx"][0]]), gp_idx, fed_all, sparse=True)
-            else:
-                nz = np.flatnonzero(fed_all != 0)
+            else:       # only the few with federation contacts, each at their place's federation
+                nz = np.flatnonzero(fed_all != 0)            # (on a bool mask: ~4x faster than on uint8)
                 rows = gp_idx[nz]
-                window.add(slot_of[fed_of_place][place[rows]], rows, fed_all[nz])
+                place_nz = place[rows]
+                fed_org = fed_of_place[place_nz]
+                for s, fed in fed_by_kind.items():     # (zero weights add nothing: the same sums)
+                    units[:, S[s]] += np.bincount(fed_org, weights=fed[nz], minlength=n_orgs)
+                window.add(slot_of[fed_of_place][place_nz], rows, fed_all[nz])
 
         # other services: provider per person-month by (choice-adjusted) shares, each place's people among
         # its own providers; positions in [place, provider] give the provider, its slot and the units
@@ -556,6 +559,7 @@ class Care:
         a_list.append(prac_org(mh_idx[ref])); b_list.append(mh_prov[ref]); who.append(mh_idx[ref]); kind.append(np.zeros(int(ref.sum()), np.int8))
         em_prov = chosen["emergency"][1]
         admitted_by = {"community": em_prov[comm_mask], "social_care": em_prov[sc_mask]}
+        first_discharge = sum(len(x) for x in a_list)   # discharges (kind 1) come last
         for s in ("community", "social_care"):
             didx, dprov, _ = chosen["disc_" + s]
             a_list.append(admitted_by[s]); b_list.append(dprov); who.append(didx); kind.append(np.ones(len(didx), np.int8))
@@ -571,7 +575,8 @@ class Care:
         if len(em_prov) and (em_prov == em_prov[0]).all():     # one admitting provider
             extra_cost[em_prov[0]] += float((unint * kd).sum()) * delay
         elif len(em_prov):
-            extra_cost += np.bincount(a, weights=unint * kd, minlength=n_orgs) * delay
+            tail = slice(first_discharge, None)     # (the hand-offs before add zero to every bin)
+            extra_cost += np.bincount(a[tail], weights=unint[tail], minlength=n_orgs) * delay
         res = m.results
         res.record("handoffs", t, n_handoffs)
         res.record("integrated", t, integrated)
