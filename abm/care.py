@@ -617,8 +617,19 @@ class Care:
     def contact_summary(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per person over the 12-month window: contacts N, sum of squared counts per organisation, and the
         number of distinct organisations, with employed (salaried) practices counted as the holder (one
-        organisation). N and the sums are kept up to date by the contact window (abm.continuity); only the
-        people of salaried practices are corrected here, merging their practice column into the holder's."""
+        organisation)."""
+        n, sq, orgs, rows, sq_rows, orgs_rows = self._contact_sums()
+        if rows is not None:
+            sq, orgs = sq.copy(), orgs.copy()
+            sq[rows], orgs[rows] = sq_rows, orgs_rows
+        return n, sq, orgs
+
+    def _contact_sums(self):
+        """contact_summary() as the window's own sums plus the corrected values of the people whose
+        practice is merged into the holder, (rows, sums of squares, organisations) or Nones, so that no
+        copy of the whole arrays is needed. N and the sums are kept up to date by the contact window
+        (abm.continuity); only the people of salaried practices are corrected, merging their practice
+        column into the holder's."""
         m = self.model
         cw = m.pop.contacts
         n, sq, orgs = cw.total, cw.sumsq, cw.orgs
@@ -634,16 +645,18 @@ class Care:
                 w = cw.window
                 h = w[self.slot_of[holder.idx]].take(rows).astype(np.int32)
                 p = w[0].take(rows).astype(np.int32)
-                sq = sq.copy()
-                orgs = orgs.copy()
-                sq[rows] += 2 * h * p
-                orgs[rows] -= (h > 0) & (p > 0)
-        return n, sq, orgs
+                sq_rows = sq[rows] + 2 * h * p
+                orgs_rows = orgs[rows] - ((h > 0) & (p > 0))
+                return n, sq, orgs, rows, sq_rows.astype(sq.dtype, copy=False), orgs_rows.astype(orgs.dtype)
+        return n, sq, orgs, None, None, None
 
     def update_continuity(self) -> None:
         """Each person's Bice-Boxerman continuity index over the last 12 months (next month's emergency
         risk responds to it), its mean, and distinct organisations per patient with contact."""
-        tot, sq, orgs = self.contact_summary()
-        self.coc_patient, self.coc_valid, self.coc_mean = coc_index(tot, sq)
+        tot, sq, orgs, rows, sq_rows, orgs_rows = self._contact_sums()
+        self.coc_patient, self.coc_valid, self.coc_mean = coc_index(tot, sq, rows=rows, sq_rows=sq_rows)
         with_contact = int(np.count_nonzero(tot))
-        self.orgs_per_patient = float(orgs.sum(dtype=np.int64)) / with_contact if with_contact else 0.0
+        orgs_total = int(orgs.sum(dtype=np.int64))
+        if rows is not None:
+            orgs_total += int(orgs_rows.sum(dtype=np.int64)) - int(orgs[rows].sum(dtype=np.int64))
+        self.orgs_per_patient = float(orgs_total) / with_contact if with_contact else 0.0
