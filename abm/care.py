@@ -261,12 +261,17 @@ class Care:
         m = self.model
         pop = m.pop
         month_key = lambda purpose: m.counter_key("demand", t, purpose)
-        hashes = [crng.bits(month_key(j), pop.rows_spread) for j in range(DENSE_HASHES)]
+        buf = self._dense_buffers(pop.n)
+        hashes = [crng.bits(month_key(j), pop.rows_spread, out=buf["hash"][j], tmp=buf["tmp"])
+                  for j in range(DENSE_HASHES)]
         self.shares = {s: self.choice_shares(s) for s in self.routing}     # once per month
         counts = {}
+        byte = buf["byte"]
         for k, key in enumerate(DEMAND):
             h = hashes[k // 4]
-            byte = (h >> np.uint32(8 * (k % 4)) if k % 4 else h).astype(np.uint8)   # byte k of the hashes
+            if k % 4:                                  # byte k of the hashes
+                h = np.right_shift(h, np.uint32(8 * (k % 4)), out=buf["tmp"])
+            np.copyto(byte, h, casting="unsafe")       # (the low byte, as astype)
             surge = 1.0 + m.shock_level("demand_surge", t, SERVICE_OF_DEMAND[key])
             factor = bound = surge / 12.0
             if key in CHOICE_SERVICES:      # volume response of the chosen providers' payment;
@@ -279,7 +284,7 @@ class Care:
                 counts[key] = poisson_screened(byte, pop.get_screen(key, bound * self.emergency_bound()), kmax, vkey,
                                                rate, factor, lam_at=self.emergency_multiplier)
             elif factor == 1.0 / 12.0:
-                counts[key] = poisson_levels(byte, pop.get_levels(key), vkey, rate, factor)
+                counts[key] = poisson_levels(byte, pop.get_levels(key), vkey, rate, factor, buf["bool"])
             else:
                 counts[key] = poisson_screened(byte, pop.get_screen(key, max(bound, factor)), kmax, vkey, rate, factor)
         idx, gp = counts.pop("gp_contacts")
@@ -290,6 +295,16 @@ class Care:
         counts["community"] = counts.pop("community_contacts")
         self.needs = counts
         return counts
+
+    def _dense_buffers(self, n: int) -> dict:
+        """Scratch arrays for the month's dense draws, kept from month to month: at 1.3 M people fresh
+        5 MB temporaries each month cost page faults (the allocator returns them to the system)."""
+        buf = getattr(self, "_dense", None)
+        if buf is None or buf["byte"].shape[0] != n:
+            buf = self._dense = {"hash": np.empty((DENSE_HASHES, n), np.uint32), "tmp": np.empty(n, np.uint32),
+                                 "byte": np.empty(n, np.uint8), "bool": tuple(np.empty(n, bool) for _ in range(3)),
+                                 "f32": np.empty(n, np.float32)}
+        return buf
 
     def emergency_multiplier(self, idx: np.ndarray) -> np.ndarray:
         """Prevention, health relative to reference, continuity of care and digital substitution acting on
@@ -586,7 +601,7 @@ class Care:
         h = pop.health
         hp = p["health"]
         r_rec = np.float32(hp["recovery_rate"])
-        step = np.subtract(pop.base_health, h)       # recovery towards baseline ...
+        step = np.subtract(pop.base_health, h, out=self._dense_buffers(pop.n)["f32"])   # recovery towards baseline ...
         step *= r_rec
         h += step
         live = pop.prev_live                          # ... raised by prevention where it has reached
@@ -654,7 +669,9 @@ class Care:
         """Each person's Bice-Boxerman continuity index over the last 12 months (next month's emergency
         risk responds to it), its mean, and distinct organisations per patient with contact."""
         tot, sq, orgs, rows, sq_rows, orgs_rows = self._contact_sums()
-        self.coc_patient, self.coc_valid, self.coc_mean = coc_index(tot, sq, rows=rows, sq_rows=sq_rows)
+        # last month's arrays are overwritten (only next month's emergency risk reads them)
+        out = (self.coc_patient, self.coc_valid) if self.coc_patient.shape == tot.shape else None
+        self.coc_patient, self.coc_valid, self.coc_mean = coc_index(tot, sq, rows=rows, sq_rows=sq_rows, out=out)
         with_contact = int(np.count_nonzero(tot))
         orgs_total = int(orgs.sum(dtype=np.int64))
         if rows is not None:

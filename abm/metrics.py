@@ -63,14 +63,14 @@ def _coc_into(n, sq, lim: int, num, ok, den, tmp, nok) -> None:
 
 
 def continuity(n: np.ndarray, sq: np.ndarray, min_contacts: int = 4, rows: np.ndarray | None = None,
-               sq_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+               sq_rows: np.ndarray | None = None, out: tuple | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-person Bice-Boxerman index (float32, 0 where undefined), where it is defined (N >= min_contacts),
     and its mean over those people, in a few dense passes with no boolean gathers or masked ufuncs; for
     more people than the caches hold, chunk by chunk (each person's value is the same). `sq_rows`, when
-    given, replaces the sums of squares of people `rows`."""
+    given, replaces the sums of squares of people `rows`; `out` (float32, bool) receives the results."""
     N = len(n)
     lim = max(min_contacts, 2)
-    num, ok = np.empty(N, np.float32), np.empty(N, bool)
+    num, ok = out if out is not None else (np.empty(N, np.float32), np.empty(N, bool))
     chunk = CHUNK if N > CHUNK_ABOVE else max(N, 1)
     scratch = (np.empty(chunk, np.float32), np.empty(chunk, np.float32), np.empty(chunk, bool))
     for s in range(0, N, chunk):

@@ -71,26 +71,29 @@ def cdf_levels(rate: np.ndarray, factor: float, kmax: int) -> np.ndarray:
     return out
 
 
-def poisson_levels(byte: np.ndarray, levels: np.ndarray, vkey: np.uint32, rate: np.ndarray, factor: float
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def poisson_levels(byte: np.ndarray, levels: np.ndarray, vkey: np.uint32, rate: np.ndarray, factor: float,
+                   scratch: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Poisson counts K = #{j : U > C_j} (inverse CDF), returned sparsely as (people with any, counts).
 
     Each person's uniform is U = (B + V) / 256: B is a byte of this month's dense hash and V a fresh
     uniform drawn only where needed. `levels` holds floor(256 C_j) per person (cached yearly): where B
     differs from every level the count follows from bytes alone; only people with B equal to a level (about
     kmax / 256 of them) draw V and compare exactly. The counts are monotone in the rate given U, so two
-    arrangements with the same draws differ only where their rates differ (common random numbers)."""
+    arrangements with the same draws differ only where their rates differ (common random numbers).
+    `scratch`: three bool arrays like `byte` to work in (none of them is returned)."""
     kmax = levels.shape[0]
-    k = np.greater(byte, levels[0]).view(np.uint8)
-    amb = byte == levels[0]
+    kb, amb, t = scratch if scratch is not None else (None, None, None)
+    k = np.greater(byte, levels[0], out=kb).view(np.uint8)
+    amb = np.equal(byte, levels[0], out=amb)
     for j in range(1, kmax):
-        k += byte > levels[j]
-        amb |= byte == levels[j]
+        t = np.greater(byte, levels[j], out=t)
+        k += t
+        amb |= np.equal(byte, levels[j], out=t)
     a = np.flatnonzero(amb)
     if len(a):
         u = (byte[a] + uniform(vkey, a)) * (1.0 / 256.0)
         k[a] = (u > poisson_cdf(rate[a], factor, kmax)).sum(axis=0)
-    idx = np.flatnonzero(k > 0)                       # (nonzero on a bool mask is ~5x faster than on uint8)
+    idx = np.flatnonzero(np.greater(k, 0, out=amb))   # (nonzero on a bool mask is ~5x faster than on uint8)
     return idx, k[idx]
 
 
