@@ -273,19 +273,20 @@ class Population:
         n = self.n
         self.year += 1
         self.age += 1.0
+        u = np.empty(n)                                # one buffer for the year's uniforms (the same stream)
         if extra_ageing > 0:  # demographic shock: a share of people move up a band
-            up = rng.random(n) < extra_ageing
+            up = rng.random(n, out=u) < extra_ageing
             self.age[up] = np.maximum(self.age[up], BAND_LOW[np.minimum(self.band[up] + 1, 6)])
         else:
-            rng.random(n)
+            rng.random(n, out=u)
         self.band = BAND_OF_YEAR[np.minimum(self.age, 120).astype(np.intp)]
         # condition onset: the rise in mean conditions between bands, spread over the band's years
         step = np.diff(np.append(self.ltc_mean, self.ltc_mean[-1] + 0.3)) / BAND_WIDTH
-        onset = rng.random(n) < np.clip(step[self.band], 0, 1)
+        onset = rng.random(n, out=u) < np.clip(step[self.band], 0, 1)
         self.ltc = np.minimum(self.ltc + onset, 8).astype(np.int8)
         # deaths -> newborn registrations at the same practice
         mort = np.asarray(p["mortality"], dtype=float)
-        dead = ((rng.random(n) < mort[self.band]) | (self.age > 105)) & self.present
+        dead = ((rng.random(n, out=u) < mort[self.band]) | (self.age > 105)) & self.present
         k = int(dead.sum())
         if k:
             self.age[dead] = 0.0
@@ -298,7 +299,7 @@ class Population:
             self._effect[dead] = 0.0
         # registration moves between practices
         self.registrations += 1
-        move = (rng.random(n) < p["churn"]) & self.present
+        move = (rng.random(n, out=u) < p["churn"]) & self.present
         self.practice[move] = rng.choice(self.n_practices, size=int(move.sum()), p=self.practice_weights)
         self.contacts.forget(dead, practice=move)      # histories end; a move ends the practice's
         self.base_health = self._baseline_health(self.age, self.ltc)
