@@ -261,12 +261,17 @@ class Care:
         m = self.model
         pop = m.pop
         month_key = lambda purpose: m.counter_key("demand", t, purpose)
-        hashes = [crng.bits(month_key(j), pop.rows_spread) for j in range(DENSE_HASHES)]
+        buf = self._dense_buffers(pop.n)
+        hashes = [crng.bits(month_key(j), pop.rows_spread, out=buf["hash"][j], tmp=buf["tmp"])
+                  for j in range(DENSE_HASHES)]
         self.shares = {s: self.choice_shares(s) for s in self.routing}     # once per month
         counts = {}
+        byte = buf["byte"]
         for k, key in enumerate(DEMAND):
             h = hashes[k // 4]
-            byte = (h >> np.uint32(8 * (k % 4)) if k % 4 else h).astype(np.uint8)   # byte k of the hashes
+            if k % 4:                                  # byte k of the hashes
+                h = np.right_shift(h, np.uint32(8 * (k % 4)), out=buf["tmp"])
+            np.copyto(byte, h, casting="unsafe")       # (the low byte, as astype)
             surge = 1.0 + m.shock_level("demand_surge", t, SERVICE_OF_DEMAND[key])
             factor = bound = surge / 12.0
             if key in CHOICE_SERVICES:      # volume response of the chosen providers' payment;
@@ -279,7 +284,7 @@ class Care:
                 counts[key] = poisson_screened(byte, pop.get_screen(key, bound * self.emergency_bound()), kmax, vkey,
                                                rate, factor, lam_at=self.emergency_multiplier)
             elif factor == 1.0 / 12.0:
-                counts[key] = poisson_levels(byte, pop.get_levels(key), vkey, rate, factor)
+                counts[key] = poisson_levels(byte, pop.get_levels(key), vkey, rate, factor, buf["bool"])
             else:
                 counts[key] = poisson_screened(byte, pop.get_screen(key, max(bound, factor)), kmax, vkey, rate, factor)
         idx, gp = counts.pop("gp_contacts")
@@ -290,6 +295,16 @@ class Care:
         counts["community"] = counts.pop("community_contacts")
         self.needs = counts
         return counts
+
+    def _dense_buffers(self, n: int) -> dict:
+        """Scratch arrays for the month's dense draws, kept from month to month: at 1.3 M people fresh
+        5 MB temporaries each month cost page faults (the allocator returns them to the system)."""
+        buf = getattr(self, "_dense", None)
+        if buf is None or buf["byte"].shape[0] != n:
+            buf = self._dense = {"hash": np.empty((DENSE_HASHES, n), np.uint32), "tmp": np.empty(n, np.uint32),
+                                 "byte": np.empty(n, np.uint8), "bool": tuple(np.empty(n, bool) for _ in range(3)),
+                                 "f32": np.empty(n, np.float32)}
+        return buf
 
     def emergency_multiplier(self, idx: np.ndarray) -> np.ndarray:
         """Prevention, health relative to reference, continuity of care and digital substitution acting on
@@ -401,12 +416,11 @@ class Care:
             for d in range(D):
                 cnt += x >= TH[0, d]
             return POS[0][cnt]
-        if D == 1:
-            return POS[place, (x >= TH[place, 0]).view(np.int8)]
-        cnt = np.zeros(len(x), np.intp)
+        # flat position in POS, q * (D + 1) + count, in the smallest integer (2-D fancy indexing is slower)
+        code = np.multiply(place, D + 1, dtype=np.int8 if TH.shape[0] * (D + 1) < 128 else np.intp)
         for d in range(D):
-            cnt += x >= TH[place, d]
-        return POS[place, cnt]
+            code += x >= TH[:, d][place]
+        return POS.ravel()[code]
 
     # ------------------------------------------------------------------ delivery
     def deliver(self, t: int, counts: dict | None = None) -> None:
@@ -436,6 +450,7 @@ class Care:
         fed_of_place = None
         if len(r_gp["idx"]) and P > 1:                 # each place's first available federation
             fed_of_place = np.array([r_gp["idx"][np.argmax(r_gp["mask"][q])] for q in range(P)])
+        fed_by_kind = {}
         for j, s in enumerate(("gp_f2f", "gp_digital")):
             idx, k = counts[s]
             r = self.routing[s]
@@ -445,9 +460,8 @@ class Care:
                 fed = np.minimum(np.floor(k * g + draw(m, t, 1 + j, idx)).astype(np.uint8), k)
                 if fed_of_place is None:
                     units[r["idx"][0], S[s]] += fed.sum()
-                else:                                  # only the few with federation contacts
-                    nz = np.flatnonzero(fed != 0)            # (on a bool mask: ~4x faster than on uint8)
-                    units[:, S[s]] += np.bincount(fed_of_place[place[gp_idx[nz]]], weights=fed[nz], minlength=n_orgs)
+                else:
+                    fed_by_kind[s] = fed
                 fed_all += fed
             own = k - fed
             units[self.practice_idx, S[s]] += np.bincount(prac, weights=own, minlength=n_prac)
@@ -456,10 +470,14 @@ class Care:
         if len(r_gp["idx"]):
             if fed_of_place is None:
                 window.add(int(slot_of[r_gp["idx"][0]]), gp_idx, fed_all, sparse=True)
-            else:
-                nz = np.flatnonzero(fed_all != 0)
+            else:       # only the few with federation contacts, each at their place's federation
+                nz = np.flatnonzero(fed_all != 0)            # (on a bool mask: ~4x faster than on uint8)
                 rows = gp_idx[nz]
-                window.add(slot_of[fed_of_place][place[rows]], rows, fed_all[nz])
+                place_nz = place[rows]
+                fed_org = fed_of_place[place_nz]
+                for s, fed in fed_by_kind.items():     # (zero weights add nothing: the same sums)
+                    units[:, S[s]] += np.bincount(fed_org, weights=fed[nz], minlength=n_orgs)
+                window.add(slot_of[fed_of_place][place_nz], rows, fed_all[nz])
 
         # other services: provider per person-month by (choice-adjusted) shares, each place's people among
         # its own providers; positions in [place, provider] give the provider, its slot and the units
@@ -556,6 +574,7 @@ class Care:
         a_list.append(prac_org(mh_idx[ref])); b_list.append(mh_prov[ref]); who.append(mh_idx[ref]); kind.append(np.zeros(int(ref.sum()), np.int8))
         em_prov = chosen["emergency"][1]
         admitted_by = {"community": em_prov[comm_mask], "social_care": em_prov[sc_mask]}
+        first_discharge = sum(len(x) for x in a_list)   # discharges (kind 1) come last
         for s in ("community", "social_care"):
             didx, dprov, _ = chosen["disc_" + s]
             a_list.append(admitted_by[s]); b_list.append(dprov); who.append(didx); kind.append(np.ones(len(didx), np.int8))
@@ -571,7 +590,8 @@ class Care:
         if len(em_prov) and (em_prov == em_prov[0]).all():     # one admitting provider
             extra_cost[em_prov[0]] += float((unint * kd).sum()) * delay
         elif len(em_prov):
-            extra_cost += np.bincount(a, weights=unint * kd, minlength=n_orgs) * delay
+            tail = slice(first_discharge, None)     # (the hand-offs before add zero to every bin)
+            extra_cost += np.bincount(a[tail], weights=unint[tail], minlength=n_orgs) * delay
         res = m.results
         res.record("handoffs", t, n_handoffs)
         res.record("integrated", t, integrated)
@@ -581,7 +601,7 @@ class Care:
         h = pop.health
         hp = p["health"]
         r_rec = np.float32(hp["recovery_rate"])
-        step = np.subtract(pop.base_health, h)       # recovery towards baseline ...
+        step = np.subtract(pop.base_health, h, out=self._dense_buffers(pop.n)["f32"])   # recovery towards baseline ...
         step *= r_rec
         h += step
         live = pop.prev_live                          # ... raised by prevention where it has reached
@@ -612,8 +632,19 @@ class Care:
     def contact_summary(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per person over the 12-month window: contacts N, sum of squared counts per organisation, and the
         number of distinct organisations, with employed (salaried) practices counted as the holder (one
-        organisation). N and the sums are kept up to date by the contact window (abm.continuity); only the
-        people of salaried practices are corrected here, merging their practice column into the holder's."""
+        organisation)."""
+        n, sq, orgs, rows, sq_rows, orgs_rows = self._contact_sums()
+        if rows is not None:
+            sq, orgs = sq.copy(), orgs.copy()
+            sq[rows], orgs[rows] = sq_rows, orgs_rows
+        return n, sq, orgs
+
+    def _contact_sums(self):
+        """contact_summary() as the window's own sums plus the corrected values of the people whose
+        practice is merged into the holder, (rows, sums of squares, organisations) or Nones, so that no
+        copy of the whole arrays is needed. N and the sums are kept up to date by the contact window
+        (abm.continuity); only the people of salaried practices are corrected, merging their practice
+        column into the holder's."""
         m = self.model
         cw = m.pop.contacts
         n, sq, orgs = cw.total, cw.sumsq, cw.orgs
@@ -629,16 +660,20 @@ class Care:
                 w = cw.window
                 h = w[self.slot_of[holder.idx]].take(rows).astype(np.int32)
                 p = w[0].take(rows).astype(np.int32)
-                sq = sq.copy()
-                orgs = orgs.copy()
-                sq[rows] += 2 * h * p
-                orgs[rows] -= (h > 0) & (p > 0)
-        return n, sq, orgs
+                sq_rows = sq[rows] + 2 * h * p
+                orgs_rows = orgs[rows] - ((h > 0) & (p > 0))
+                return n, sq, orgs, rows, sq_rows.astype(sq.dtype, copy=False), orgs_rows.astype(orgs.dtype)
+        return n, sq, orgs, None, None, None
 
     def update_continuity(self) -> None:
         """Each person's Bice-Boxerman continuity index over the last 12 months (next month's emergency
         risk responds to it), its mean, and distinct organisations per patient with contact."""
-        tot, sq, orgs = self.contact_summary()
-        self.coc_patient, self.coc_valid, self.coc_mean = coc_index(tot, sq)
+        tot, sq, orgs, rows, sq_rows, orgs_rows = self._contact_sums()
+        # last month's arrays are overwritten (only next month's emergency risk reads them)
+        out = (self.coc_patient, self.coc_valid) if self.coc_patient.shape == tot.shape else None
+        self.coc_patient, self.coc_valid, self.coc_mean = coc_index(tot, sq, rows=rows, sq_rows=sq_rows, out=out)
         with_contact = int(np.count_nonzero(tot))
-        self.orgs_per_patient = float(orgs.sum(dtype=np.int64)) / with_contact if with_contact else 0.0
+        orgs_total = int(orgs.sum(dtype=np.int64))
+        if rows is not None:
+            orgs_total += int(orgs_rows.sum(dtype=np.int64)) - int(orgs[rows].sum(dtype=np.int64))
+        self.orgs_per_patient = float(orgs_total) / with_contact if with_contact else 0.0

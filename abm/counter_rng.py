@@ -36,14 +36,17 @@ def spread(rows: np.ndarray) -> np.ndarray:
     return rows.astype(np.uint32) * GOLDEN
 
 
-def bits(k: np.uint32, spread_rows: np.ndarray) -> np.ndarray:
-    """32 random bits per row for key k, from `spread(rows)`."""
-    x = spread_rows ^ k
-    x ^= x >> _S16
+def bits(k: np.uint32, spread_rows: np.ndarray, out: np.ndarray | None = None,
+         tmp: np.ndarray | None = None) -> np.ndarray:
+    """32 random bits per row for key k, from `spread(rows)`; into `out` with scratch `tmp` when given
+    (uint32 arrays of the same length: no fresh memory for dense draws)."""
+    x = np.bitwise_xor(spread_rows, k, out=out)
+    t = np.right_shift(x, _S16, out=tmp)
+    x ^= t
     x *= _M1
-    x ^= x >> _S15
+    x ^= np.right_shift(x, _S15, out=t)
     x *= _M2
-    x ^= x >> _S16
+    x ^= np.right_shift(x, _S16, out=t)
     return x
 
 

@@ -45,16 +45,43 @@ def _coc(n: np.ndarray, sq: np.ndarray, min_contacts: int = 4) -> np.ndarray:
     return out
 
 
-def continuity(n: np.ndarray, sq: np.ndarray, min_contacts: int = 4) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per-person Bice-Boxerman index (float32, 0 where undefined), where it is defined (N >= min_contacts),
-    and its mean over those people, in a few dense passes with no boolean gathers or masked ufuncs."""
-    ok = n >= max(min_contacts, 2)
-    num = np.subtract(sq, n, dtype=np.float32)
+CHUNK = 1 << 15           # people per chunk of `continuity` above ...
+CHUNK_ABOVE = 1 << 19     # ... this many people (below, whole arrays stay in cache anyway)
+
+
+def _coc_into(n, sq, lim: int, num, ok, den, tmp, nok) -> None:
+    """Bice-Boxerman numerators / denominators of one chunk, into `num` and `ok` (0 where undefined)."""
+    np.greater_equal(n, lim, out=ok)
+    np.subtract(sq, n, out=num, dtype=np.float32)
     num *= ok
-    den = n.astype(np.float32)
-    den *= den - np.float32(1.0)
-    den += ~ok                                   # 0 / 1 where undefined
+    den[:] = n
+    np.subtract(den, np.float32(1.0), out=tmp)
+    den *= tmp
+    np.logical_not(ok, out=nok)
+    den += nok                                   # 0 / 1 where undefined
     num /= den
+
+
+def continuity(n: np.ndarray, sq: np.ndarray, min_contacts: int = 4, rows: np.ndarray | None = None,
+               sq_rows: np.ndarray | None = None, out: tuple | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-person Bice-Boxerman index (float32, 0 where undefined), where it is defined (N >= min_contacts),
+    and its mean over those people, in a few dense passes with no boolean gathers or masked ufuncs; for
+    more people than the caches hold, chunk by chunk (each person's value is the same). `sq_rows`, when
+    given, replaces the sums of squares of people `rows`; `out` (float32, bool) receives the results."""
+    N = len(n)
+    lim = max(min_contacts, 2)
+    num, ok = out if out is not None else (np.empty(N, np.float32), np.empty(N, bool))
+    chunk = CHUNK if N > CHUNK_ABOVE else max(N, 1)
+    scratch = (np.empty(chunk, np.float32), np.empty(chunk, np.float32), np.empty(chunk, bool))
+    for s in range(0, N, chunk):
+        e = min(s + chunk, N)
+        _coc_into(n[s:e], sq[s:e], lim, num[s:e], ok[s:e], *(a[:e - s] for a in scratch))
+    if rows is not None and len(rows):
+        k = len(rows)
+        fix_num, fix_ok = np.empty(k, np.float32), np.empty(k, bool)
+        _coc_into(n[rows], sq_rows, lim, fix_num, fix_ok, np.empty(k, np.float32), np.empty(k, np.float32),
+                  np.empty(k, bool))
+        num[rows], ok[rows] = fix_num, fix_ok
     count = int(np.count_nonzero(ok))
     mean = float(num.sum(dtype=np.float64)) / count if count else 0.0
     return num, ok, mean

@@ -71,26 +71,29 @@ def cdf_levels(rate: np.ndarray, factor: float, kmax: int) -> np.ndarray:
     return out
 
 
-def poisson_levels(byte: np.ndarray, levels: np.ndarray, vkey: np.uint32, rate: np.ndarray, factor: float
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def poisson_levels(byte: np.ndarray, levels: np.ndarray, vkey: np.uint32, rate: np.ndarray, factor: float,
+                   scratch: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Poisson counts K = #{j : U > C_j} (inverse CDF), returned sparsely as (people with any, counts).
 
     Each person's uniform is U = (B + V) / 256: B is a byte of this month's dense hash and V a fresh
     uniform drawn only where needed. `levels` holds floor(256 C_j) per person (cached yearly): where B
     differs from every level the count follows from bytes alone; only people with B equal to a level (about
     kmax / 256 of them) draw V and compare exactly. The counts are monotone in the rate given U, so two
-    arrangements with the same draws differ only where their rates differ (common random numbers)."""
+    arrangements with the same draws differ only where their rates differ (common random numbers).
+    `scratch`: three bool arrays like `byte` to work in (none of them is returned)."""
     kmax = levels.shape[0]
-    k = np.greater(byte, levels[0]).view(np.uint8)
-    amb = byte == levels[0]
+    kb, amb, t = scratch if scratch is not None else (None, None, None)
+    k = np.greater(byte, levels[0], out=kb).view(np.uint8)
+    amb = np.equal(byte, levels[0], out=amb)
     for j in range(1, kmax):
-        k += byte > levels[j]
-        amb |= byte == levels[j]
+        t = np.greater(byte, levels[j], out=t)
+        k += t
+        amb |= np.equal(byte, levels[j], out=t)
     a = np.flatnonzero(amb)
     if len(a):
         u = (byte[a] + uniform(vkey, a)) * (1.0 / 256.0)
         k[a] = (u > poisson_cdf(rate[a], factor, kmax)).sum(axis=0)
-    idx = np.flatnonzero(k > 0)                       # (nonzero on a bool mask is ~5x faster than on uint8)
+    idx = np.flatnonzero(np.greater(k, 0, out=amb))   # (nonzero on a bool mask is ~5x faster than on uint8)
     return idx, k[idx]
 
 
@@ -270,19 +273,20 @@ class Population:
         n = self.n
         self.year += 1
         self.age += 1.0
+        u = np.empty(n)                                # one buffer for the year's uniforms (the same stream)
         if extra_ageing > 0:  # demographic shock: a share of people move up a band
-            up = rng.random(n) < extra_ageing
+            up = rng.random(n, out=u) < extra_ageing
             self.age[up] = np.maximum(self.age[up], BAND_LOW[np.minimum(self.band[up] + 1, 6)])
         else:
-            rng.random(n)
+            rng.random(n, out=u)
         self.band = BAND_OF_YEAR[np.minimum(self.age, 120).astype(np.intp)]
         # condition onset: the rise in mean conditions between bands, spread over the band's years
         step = np.diff(np.append(self.ltc_mean, self.ltc_mean[-1] + 0.3)) / BAND_WIDTH
-        onset = rng.random(n) < np.clip(step[self.band], 0, 1)
+        onset = rng.random(n, out=u) < np.clip(step[self.band], 0, 1)
         self.ltc = np.minimum(self.ltc + onset, 8).astype(np.int8)
         # deaths -> newborn registrations at the same practice
         mort = np.asarray(p["mortality"], dtype=float)
-        dead = ((rng.random(n) < mort[self.band]) | (self.age > 105)) & self.present
+        dead = ((rng.random(n, out=u) < mort[self.band]) | (self.age > 105)) & self.present
         k = int(dead.sum())
         if k:
             self.age[dead] = 0.0
@@ -295,7 +299,7 @@ class Population:
             self._effect[dead] = 0.0
         # registration moves between practices
         self.registrations += 1
-        move = (rng.random(n) < p["churn"]) & self.present
+        move = (rng.random(n, out=u) < p["churn"]) & self.present
         self.practice[move] = rng.choice(self.n_practices, size=int(move.sum()), p=self.practice_weights)
         self.contacts.forget(dead, practice=move)      # histories end; a move ends the practice's
         self.base_health = self._baseline_health(self.age, self.ltc)

@@ -104,3 +104,21 @@ def test_cost_per_capita_is_the_ledgers_system_cost(run_model):
     m = run_model("icp_full", 7, 12)
     assert m.results.window12["cost"].sum() == pytest.approx(m.system_cost_total(), rel=1e-9)
     assert m.metrics["cost_per_capita"] == pytest.approx(m.system_cost_total() / m.pop.n, rel=1e-9)
+
+
+def test_continuity_by_chunks_and_corrected_rows_equals_whole_arrays(monkeypatch):
+    """Large populations are computed chunk by chunk, and merged people's sums replaced afterwards: the
+    same values to the last bit as one pass over corrected arrays."""
+    import abm.metrics as M
+    rng = np.random.default_rng(5)
+    n = rng.poisson(4, 5000).astype(np.int32)
+    sq = (n * rng.integers(1, 5, 5000)).astype(np.int32)
+    rows = np.flatnonzero(rng.random(5000) < 0.1)
+    sq_rows = sq[rows] + 2 * rng.integers(0, 3, len(rows)).astype(np.int32)
+    fixed = sq.copy()
+    fixed[rows] = sq_rows
+    whole = M.continuity(n, fixed)
+    monkeypatch.setattr(M, "CHUNK", 700)
+    monkeypatch.setattr(M, "CHUNK_ABOVE", 1000)
+    parts = M.continuity(n, sq, rows=rows, sq_rows=sq_rows)
+    assert np.array_equal(whole[0], parts[0]) and np.array_equal(whole[1], parts[1]) and whole[2] == parts[2]

@@ -113,3 +113,21 @@ def test_practices_own_age_structures_shape_their_lists():
     k_old = next(k for k in range(len(m.practices)) if k % 2 == 1)
     k_young = next(k for k in range(len(m.practices)) if k % 2 == 0)
     assert pop.rate["emergency"][pop.practice == k_old].mean() > 3 * pop.rate["emergency"][pop.practice == k_young].mean()
+
+
+def test_place_sums_equal_masked_sums_to_the_last_bit():
+    """The chunked per-place sums of expected activity give numpy's own masked full-length sums exactly."""
+    from abm.finance import pairwise_matches, place_sums
+    assert pairwise_matches()
+    rng = np.random.default_rng(3)
+    for n in (5, 128, 129, 70_001, 300_017):
+        place = rng.integers(0, 4, n).astype(np.int8)
+        a32 = (rng.random(n) * rng.choice([0.0, 1e-3, 1.0, 40.0], n)).astype(np.float32)
+        a64 = rng.random(n) * 3.0
+        got32 = place_sums([a32, lambda s, e: a32[s:e] * np.float32(2)], place, 4, leaf=1000)
+        got64 = place_sums([a64], place, 4, np.float64, leaf=1000)
+        for q in range(4):
+            people = (place == q).astype(np.float32)
+            assert got32[0, q] == np.multiply(a32, people).sum()
+            assert got32[1, q] == np.multiply(a32 * np.float32(2), people).sum()
+            assert got64[0, q] == np.multiply(a64, people).sum()
