@@ -78,7 +78,8 @@ class Organisation(mesa.Agent):
             return
         if self.form.public:
             return
-        if self.reserves < f["threshold"] * income:
+        floor = f["threshold"] - (f["partner_drawings_cut"] if self.form.partners_absorb else 0.0)
+        if self.reserves < floor * income:
             self.fail(t)
             return
         if self.form.owners_hand_back and m.holder is self:
@@ -488,6 +489,14 @@ class GPPractice(Organisation):
             m.pop.reregister(rows, rng.choice(alive, size=len(rows), p=w / w.sum()), forget=True)
         m.update_list_sizes()
         self.list_size = 0.0
+        # the global sum is paid on the registered list (updated each quarter, not each year): the
+        # practices that take the patients are paid for them from now, so the money follows the
+        # patients instead of staying with the commissioner while the receivers carry their care
+        for i in alive:
+            pr = m.practices[i]
+            for c in net.query(payee=pr.org_id):
+                if c.kind == "gms_pms" and c.status == "active" and c.per_capita:
+                    c.value = c.per_capita * m.finance.weighted_list(int(i)) * m.finance.uplift
 
 
 AGENT_CLASS = {"Funder": Funder, "Commissioner": Commissioner, "LocalAuthority": LocalAuthority,

@@ -113,12 +113,15 @@ class LegalForm:
     public: cannot become insolvent (an NHS trust or foundation trust; a council): deficits are carried.
     cash_support: the centre lends it cash when its reserves run out (NHS revenue support, repayable).
     owners_hand_back: its owners may hand a loss-making holder contract back before insolvency.
+    partners_absorb: the owners' own pay is the residual (a GP partnership's drawings), so losses cut
+    it before they threaten the contract (`failure.partner_drawings_cut`).
     """
     name: str
     public: bool
     cash_support: bool
     owners_hand_back: bool
     label: str
+    partners_absorb: bool = False
 
 
 LEGAL_FORMS: dict[str, LegalForm] = {f.name: f for f in (
@@ -128,7 +131,7 @@ LEGAL_FORMS: dict[str, LegalForm] = {f.name: f for f in (
     LegalForm("llp", False, False, True, "limited liability partnership"),
     LegalForm("social_enterprise", False, False, True, "social enterprise (community interest company)"),
     LegalForm("charity", False, False, True, "charity"),
-    LegalForm("gp_partnership", False, False, False, "GP partnership"),
+    LegalForm("gp_partnership", False, False, False, "GP partnership", partners_absorb=True),
 )}
 
 

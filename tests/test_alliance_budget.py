@@ -123,3 +123,32 @@ def test_a_practice_staffs_to_its_weighted_list():
     for r in rows:
         by_year.setdefault(r["year"], []).append(r["surplus"] / r["income"])
     assert all(abs(np.mean(v)) < 0.01 for v in by_year.values())
+
+
+def test_gp_partners_absorb_losses_in_their_drawings_before_the_practice_fails():
+    """A GP partnership's partners are paid what is left (expenses are about 70% of earnings, NHS
+    Digital), so a loss a company could not survive cuts their drawings first."""
+    for cut, fails in ((0.1, False), (0.0, True)):
+        m = ContractingModel("fragmented", rng=1, population_scale=0.05, failure__partner_drawings_cut=cut).run(13)
+        pr = m.practices[0]
+        income = max(pr.last_income, pr.expected_income)
+        m.finance.ledger.spend(pr.idx, pr.reserves + 0.08 * income, "care")     # reserves at -8% of income
+        pr.check_viability(m.month)
+        assert pr.failed is fails
+
+
+def test_a_closing_practices_patients_bring_their_capitation_with_them():
+    """The global sum follows the registered list, so when a practice closes, the practices that take its
+    patients are paid for them at once (before, the commissioner kept the money to the year end while the
+    receivers carried the patients' care, and closures cascaded)."""
+    m = ContractingModel("fragmented", rng=1, population_scale=0.05).run(14)
+    gms = lambda: {c.payee: c.value for c in m.network.active() if c.kind == "gms_pms"}
+    before = gms()
+    closing = m.practices[0]
+    closing.fail(m.month)
+    after = gms()
+    assert closing.org_id not in after
+    others = [k for k in after if k in before]
+    gained = sum(after[k] - before[k] for k in others)
+    assert gained == pytest.approx(before[closing.org_id], rel=0.15)
+    assert all(after[k] >= before[k] for k in others)
