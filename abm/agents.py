@@ -469,7 +469,7 @@ class GPPractice(Organisation):
         m.update_list_sizes()
         # staff follow the patients who stay with the ICP: the practice's costs follow its list now
         m.finance.replan(self, self.list_size / before if before > 0 else 1.0)
-        gms.value = gms.per_capita * m.finance.weighted_list(k) * m.finance.uplift
+        gms.value = m.finance.capitation_value(gms, k)
         m.results.event(t, "return", self.org_id)
         m.refresh_structure()
 
@@ -492,11 +492,10 @@ class GPPractice(Organisation):
         # the global sum is paid on the registered list (updated each quarter, not each year): the
         # practices that take the patients are paid for them from now, so the money follows the
         # patients instead of staying with the commissioner while the receivers carry their care
-        for i in alive:
-            pr = m.practices[i]
-            for c in net.query(payee=pr.org_id):
-                if c.kind == "gms_pms" and c.status == "active" and c.per_capita:
-                    c.value = c.per_capita * m.finance.weighted_list(int(i)) * m.finance.uplift
+        pos = {pr.org_id: i for i, pr in enumerate(m.practices)}
+        for c in net.active():
+            if c.kind == "gms_pms" and c.per_capita and c.payee in pos and not m.practices[pos[c.payee]].failed:
+                c.value = m.finance.capitation_value(c, pos[c.payee])
 
 
 AGENT_CLASS = {"Funder": Funder, "Commissioner": Commissioner, "LocalAuthority": LocalAuthority,

@@ -559,8 +559,7 @@ class Finance:
         # sum per weighted patient), not to its own patients' modelled activity: in a scaled-down run a
         # few frail patients would otherwise swing a small practice's fixed costs against its income
         if m.practices:
-            k = np.arange(len(m.practices))
-            need = np.array([self.weighted_list(i) for i in k])
+            need = self.weighted_lists()
             if t == 0:
                 self._practice_list0 = np.maximum(need, 1.0)
             idx = np.array([pr.idx for pr in m.practices])
@@ -600,14 +599,14 @@ class Finance:
             self._place_factor[key] = heads / w if w > 0 else 1.0
         return w * self._place_factor[key]
 
-    def weighted_list(self, practice_idx: int) -> float:
-        """A practice's list weighted for the need for general practice, so its capitation follows changes
-        in its patients' age and conditions (the global sum is paid per weighted patient: NHS England GMS
-        contract, Carr-Hill formula); normalised to its own list at the start, where contract values were
-        set from what it was paid. `funding.weighting: flat` counts heads."""
-        k = self.model.practices[practice_idx]
+    def weighted_lists(self) -> np.ndarray:
+        """Every practice's list weighted for the need for general practice, so its capitation follows
+        changes in its patients' age and conditions (the global sum is paid per weighted patient: NHS
+        England GMS contract, Carr-Hill formula); normalised to its own list at the start, where contract
+        values were set from what it was paid. `funding.weighting: flat` counts heads."""
+        lists = np.array([pr.list_size for pr in self.model.practices], dtype=float)
         if self.p["funding"]["weighting"] == "flat":
-            return k.list_size
+            return lists
         gp = ("gp_f2f", "gp_digital")
         pop = self.model.pop
         if self._practice_key != pop.registrations:      # lists change at year start and on returns/closures
@@ -616,8 +615,16 @@ class Finance:
         need = self._practice_counts @ sum(self._tables[s] for s in gp)
         if self._practice_need0 is None:
             self._practice_need0 = need / np.maximum(self._practice_counts.sum(axis=1), 1.0)
-        base = self._practice_need0[practice_idx]
-        return float(need[practice_idx]) / base if base > 0 else k.list_size
+        base = self._practice_need0
+        return np.where(base > 0, need / np.where(base > 0, base, 1.0), lists)
+
+    def weighted_list(self, practice_idx: int) -> float:
+        """One practice's weighted list (weighted_lists)."""
+        return float(self.weighted_lists()[practice_idx])
+
+    def capitation_value(self, c: Contract, practice_idx: int) -> float:
+        """This year's value of a practice's GMS/PMS contract: per weighted patient, with the uplift."""
+        return c.per_capita * self.weighted_list(practice_idx) * self.uplift
 
     def contract_activity(self, c: Contract) -> float:
         """Planned activity of a contract's services at its payee, relative to the start (at prices)."""
@@ -660,8 +667,8 @@ class Finance:
                 else:
                     c.value = c.base_value * up
             elif c.payee in lists and c.per_capita:
-                heads = self.weighted_list(prac[c.payee]) if c.kind == "gms_pms" else lists[c.payee]
-                c.value = c.per_capita * heads * up
+                c.value = (self.capitation_value(c, prac[c.payee]) if c.kind == "gms_pms"
+                           else c.per_capita * lists[c.payee] * up)
             elif info.employment:
                 pr = m.org_by_id[c.payee]
                 c.value = (pr.fixed_cost * self.activity[pr.idx]

@@ -324,13 +324,9 @@ def _scale_mapping(name: str, leaf: dict, factor: Any, file: str | None) -> dict
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor < 0:
         raise ConfigError("wrong type", file=file, field=name, value=factor, allowed="a number >= 0")
     lo, hi = _bounds(leaf)
-    out = {}
-    for k, v in leaf["value"].items():
-        x = v * factor if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-        if isinstance(x, float):
-            x = min(max(x, lo if lo is not None else -math.inf), hi if hi is not None else math.inf)
-        out[k] = x
-    return out
+    lo, hi = -math.inf if lo is None else lo, math.inf if hi is None else hi
+    return {k: min(max(v * factor, lo), hi) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+            for k, v in leaf["value"].items()}
 
 
 def apply_parameter_overrides(tree: dict, overrides: dict, file: str | None = None) -> dict:

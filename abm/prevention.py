@@ -22,11 +22,10 @@ class Prevention:
     def kept_share(self, decider) -> float:
         """Share of the cost of an avoided emergency admission that lands on the decider (its incentive)."""
         m = self.model
-        acute_org = m.orgs[m.care.routing["emergency"]["idx"][0]]
+        acute_org, variable = self._acute()
         c = m.network.funding("emergency", acute_org.org_id)
         if c is None:
             return 0.0
-        variable = 1 - m.finance.fixed_share[acute_org.idx]
         if decider is acute_org:
             # paid per admission: losing an admission loses the tariff but saves only the variable cost
             return (variable - 1.0) if c.pay.per_activity else variable
@@ -41,9 +40,13 @@ class Prevention:
         the target cost, the pool gains what the acute member no longer spends (its variable cost; fixed
         costs follow plans a year later); the tariff the commissioner saves it pays back in topping up the
         member's lost income, so the price itself is no gain. `pool_fraction` of it is pooled."""
+        return self.model.arr["alliance"]["pool_fraction"] * self._acute()[1]
+
+    def _acute(self):
+        """The main emergency provider and the variable share of its cost (what an avoided admission saves)."""
         m = self.model
         acute = m.orgs[m.care.routing["emergency"]["idx"][0]]
-        return m.arr["alliance"]["pool_fraction"] * (1 - float(m.finance.fixed_share[acute.idx]))
+        return acute, 1.0 - float(m.finance.fixed_share[acute.idx])
 
     def incentive(self, remaining_years: float, kept: float, mission: float = 0.0) -> float:
         """0-1: how much of the maximum budget a holder invests: the expected return it keeps inside its

@@ -228,6 +228,10 @@ def _sampled(points: pd.DataFrame, default_points: set[int]) -> tuple[pd.DataFra
     return sampled, sampled.select_dtypes("number")
 
 
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
 def _conclusion(comparison: str, arr: str, baseline: str, metric: str, by_point: pd.Series,
                 default_points: set[int], sampled: pd.DataFrame, x: pd.DataFrame,
                 pivot: float = 0.0, note: str = "") -> dict:
@@ -238,7 +242,6 @@ def _conclusion(comparison: str, arr: str, baseline: str, metric: str, by_point:
         "mean": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0}
     s0 = float(sign([desc["mean"] - pivot])[0]) if np.isfinite(desc["mean"]) else np.nan
     sweep = by_point.reindex(sampled.index).to_numpy(float) - pivot
-    band = 0.0
     inconclusive = bool(s0 != 0 and len(at_default) > 1 and desc["ci_low"] <= pivot <= desc["ci_high"])
     if inconclusive:
         # the defaults do not separate it from the pivot, so no sign is claimed there and the row is
@@ -246,10 +249,10 @@ def _conclusion(comparison: str, arr: str, baseline: str, metric: str, by_point:
         # spread of the runs at the defaults) of the pivot
         s0 = 0.0
         band = 1.96 * float(np.std(at_default, ddof=1))
-        note = "; ".join(v for v in (note, f"{INCONCLUSIVE}: the 95% interval at the defaults includes "
-                                     f"{pivot:g}; the share is of points within one run's noise "
-                                     f"(±{band:.3g}) of it") if v)
-    share, n = share_sign_holds(np.where(np.abs(sweep) <= band, 0.0, sweep), s0)
+        sweep = np.where(np.abs(sweep) <= band, 0.0, sweep)
+        note = _join(note, f"{INCONCLUSIVE}: the 95% interval at the defaults includes {pivot:g}; the "
+                     f"share is of points within one run's noise (±{band:.3g}) of it")
+    share, n = share_sign_holds(sweep, s0)
     row = {"comparison": comparison, "arrangement": arr, "baseline": baseline, "metric": metric,
            "sign_at_default": s0, "default_diff": desc["mean"], "default_ci_low": desc["ci_low"],
            "default_ci_high": desc["ci_high"], "n_default": int(len(at_default)),
@@ -261,23 +264,22 @@ def _conclusion(comparison: str, arr: str, baseline: str, metric: str, by_point:
         row["note"] = "no points at the defaults (uncertainties.defaults): no sign to hold"
     elif np.isfinite(share) and share < ROBUST_SHARE and not inconclusive:
         ok = np.isfinite(sweep)
-        reg = find_region(x[ok], sign(np.where(np.abs(sweep[ok]) <= band, 0.0, sweep[ok])) != s0)
+        holds = sign(sweep[ok]) == s0
+        reg = find_region(x[ok], ~holds)
         row.update(region=reg["region"], region_coverage=reg["coverage"],
                    region_density=reg["density"], region_mass=reg["mass"])
         if share < 0.5:
             # failing is the rule: the box where the sign holds says more than one around most of the space
-            held = find_region(x[ok], sign(np.where(np.abs(sweep[ok]) <= band, 0.0, sweep[ok])) == s0)
+            held = find_region(x[ok], holds)
             if held["region"]:
-                note = "; ".join(v for v in (note, f"the sign holds in under half the space; where it "
-                                             f"holds: {held['region']} (coverage {held['coverage']:.0%}, "
-                                             f"density {held['density']:.0%})") if v)
-                row["note"] = note
+                note = row["note"] = _join(note, f"the sign holds in under half the space; where it holds: "
+                                           f"{held['region']} (coverage {held['coverage']:.0%}, density "
+                                           f"{held['density']:.0%})")
         if not reg["region"]:
-            row["note"] = "; ".join(v for v in (note, "no region found (too few points or no box)") if v)
+            row["note"] = _join(note, "no region found (too few points or no box)")
         elif reg["density"] < PRIM_DENSITY:
-            row["note"] = "; ".join(v for v in (note, f"no box reaches density {PRIM_DENSITY}: the sign "
-                                                "fails across the space (often noise around a small "
-                                                "difference)") if v)
+            row["note"] = _join(note, f"no box reaches density {PRIM_DENSITY}: the sign fails across the "
+                                "space (often noise around a small difference)")
     return row
 
 
