@@ -411,7 +411,8 @@ class ContractingModel(mesa.Model):
         self.practices: list[GPPractice] = [o for o in self.orgs if o.side == "practice"]
         self.results = metrics.Results(self)
         self.care = Care(self)
-        self.pop = Population(eco, p, self.scale, self.stream("population", 0), n_slots=self.care.n_slots)
+        self.pop = Population(eco, p, self.scale, self.stream("population", 0), n_slots=self.care.n_slots,
+                              place_of_practice=self.care.place_of_practice)
         self.pop.compute_rates()
         self.pop.health[:] = self.pop.ref_health
         self.update_list_sizes()

@@ -121,6 +121,14 @@ def screen_level(rate: np.ndarray, bound: float) -> np.ndarray:
     return q.astype(np.uint8)
 
 
+CHUNK = 1 << 16     # people per chunk of a yearly elementwise pass: its temporaries stay in cache
+
+
+def chunks(n: int, size: int = CHUNK):
+    """[start, end) ranges covering 0..n-1, `size` at a time."""
+    return ((a, min(a + size, n)) for a in range(0, n, size))
+
+
 def dense(n: int, idx: np.ndarray, k: np.ndarray) -> np.ndarray:
     out = np.zeros(n, np.uint8)
     out[idx] = k
@@ -130,7 +138,9 @@ def dense(n: int, idx: np.ndarray, k: np.ndarray) -> np.ndarray:
 class Population:
     """Per-person state as numpy arrays."""
 
-    def __init__(self, economy: dict, params: dict, scale: float, rng: np.random.Generator, n_slots: int):
+    def __init__(self, economy: dict, params: dict, scale: float, rng: np.random.Generator, n_slots: int,
+                 place_of_practice: np.ndarray | None = None):
+        """`place_of_practice`: each practice's place (people are laid out place by place)."""
         pop = economy["population"]
         total = max(1, int(round(pop["total"]["value"] * scale)))
         self.params = params
@@ -146,6 +156,8 @@ class Population:
         self.practice_open = np.ones(len(lists), bool)
         self.practice_weights = self.list_weights.copy()  # where new registrations go (open practices)
         self.n_practices = len(lists)
+        self.place_of_practice = None if place_of_practice is None or len(set(np.asarray(place_of_practice).tolist())) < 2 \
+            else np.asarray(place_of_practice)
         self.age = np.empty(0, np.float32)
         self.band = np.empty(0, np.int8)
         self.ltc = np.empty(0, np.int8)
@@ -191,12 +203,12 @@ class Population:
         ltc = np.minimum(rng.poisson(self.ltc_mean[band]), 8).astype(np.int8)
         sd = self.params["demand"]["frailty_sd"]
         frailty = rng.lognormal(-sd * sd / 2, sd, size=k).astype(np.float32) if sd > 0 else np.ones(k, np.float32)
-        practice = rng.choice(self.n_practices, size=k, p=self.practice_weights).astype(np.int16)
+        practice = self._by_place(rng.choice(self.n_practices, size=k, p=self.practice_weights).astype(np.int16))
         return band, age, ltc, frailty, practice
 
     def _new_people_by_practice(self, k: int, rng: np.random.Generator):
         """People registered first, then aged by their practice's own age structure."""
-        practice = rng.choice(self.n_practices, size=k, p=self.practice_weights).astype(np.int16)
+        practice = self._by_place(rng.choice(self.n_practices, size=k, p=self.practice_weights).astype(np.int16))
         cum = np.cumsum(self.practice_age, axis=1)
         cum[:, -1] = 1.0 + 1e-9
         u = rng.random(k)
@@ -206,6 +218,15 @@ class Population:
         sd = self.params["demand"]["frailty_sd"]
         frailty = rng.lognormal(-sd * sd / 2, sd, size=k).astype(np.float32) if sd > 0 else np.ones(k, np.float32)
         return band, age, ltc, frailty, practice
+
+    def _by_place(self, practice: np.ndarray) -> np.ndarray:
+        """New people's practices in place order (stable; unchanged with one place). People are numbered
+        place by place because a month's contacts then land in one quarter of each provider's column of
+        the contact window, not spread across all of it (fewer cache lines per contact); who is drawn
+        where is the same."""
+        if self.place_of_practice is None:
+            return practice
+        return practice[np.argsort(self.place_of_practice[practice], kind="stable")]
 
     def _append(self, k: int, rng: np.random.Generator) -> None:
         band, age, ltc, frailty, practice = self._new_people(k, rng)
@@ -241,7 +262,10 @@ class Population:
 
     @staticmethod
     def _baseline_health(age: np.ndarray, ltc: np.ndarray) -> np.ndarray:
-        return np.clip(0.95 - 0.06 * ltc - 0.004 * np.maximum(age - 40, 0), 0.15, 1.0).astype(np.float32)
+        out = np.empty(len(age), np.float32)
+        for a, b in chunks(len(age)):        # elementwise, chunk by chunk in cache
+            out[a:b] = np.clip(0.95 - 0.06 * ltc[a:b] - 0.004 * np.maximum(age[a:b] - 40, 0), 0.15, 1.0)
+        return out
 
     def add_organisation(self, org=None, like=None) -> None:
         """A new organisation (a successor) gets its own column in the contact window."""
@@ -346,8 +370,18 @@ class Population:
             mean = np.where(counts > 0, sums / np.maximum(counts, 1), 1.0)
             coef = (np.asarray(d[key], np.float64)[:, None] * table[None, :] / mean[:, None]).astype(np.float32)
             self.coef[key] = coef
-            trend = self.trend.get(key, 1.0)
-            self.rate[key] = (coef.ravel()[cell] * here) if trend == 1.0 else coef.ravel()[cell] * here * np.float32(trend)
+        # rate = coef[cell] x frailty (x trend), chunk by chunk: every service's rates from one pass of the
+        # cells in cache, not a full-length gather and product per service (the same numbers)
+        flat = {key: (self.coef[key].ravel(), self.trend.get(key, 1.0)) for key in DEMAND}
+        for key in DEMAND:
+            self.rate[key] = np.empty(self.n, np.float32)
+        for a, b in chunks(self.n):
+            c, h = cell[a:b], here[a:b]
+            for key, (coef, trend) in flat.items():
+                out = self.rate[key][a:b]
+                np.multiply(coef[c], h, out=out)
+                if trend != 1.0:
+                    out *= np.float32(trend)
         self.levels = {}                                # byte levels, computed when first needed this year
         self.slow_lo = {}                               # screening levels at other factors, this year
         self.ref_health = self._reference_health()
@@ -373,10 +407,14 @@ class Population:
         the recovery rate. Emergency risk responds to health relative to this, so the model starts in
         equilibrium and only the mechanisms move it."""
         h = self.params["health"]
-        monthly = (h["admission_loss"] * self.rate["emergency"]
-                   + h["handoff_loss"] * (self.rate["outpatient"] + self.rate["elective"]
-                             + self.params["transitions"]["gp_to_mental_health_referral"] * self.rate["mental_health"])) / 12.0
-        return np.clip(self.base_health - monthly / max(h["recovery_rate"], 1e-6), 0.0, 1.0).astype(np.float32)
+        r, ref = self.rate, self.params["transitions"]["gp_to_mental_health_referral"]
+        out = np.empty(self.n, np.float32)
+        for a, b in chunks(self.n):          # elementwise, chunk by chunk in cache
+            monthly = (h["admission_loss"] * r["emergency"][a:b]
+                       + h["handoff_loss"] * (r["outpatient"][a:b] + r["elective"][a:b]
+                                              + ref * r["mental_health"][a:b])) / 12.0
+            out[a:b] = np.clip(self.base_health[a:b] - monthly / max(h["recovery_rate"], 1e-6), 0.0, 1.0)
+        return out
     def health_multiplier(self) -> np.ndarray:
         """Emergency risk rises as health falls below its reference, and falls above it."""
         g = np.float32(self.params["demand"]["health_risk_gradient"])

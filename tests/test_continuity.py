@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from abm import ContractingModel
+from abm import continuity
 from abm.continuity import ContactWindow, kernel
 
 
@@ -22,10 +23,20 @@ def _assert_consistent(cw: ContactWindow):
     assert np.array_equal(cw.orgs, orgs)
 
 
-@pytest.mark.parametrize("use_kernel", [True, False])
-def test_running_sums_equal_a_recount_through_moves_deaths_and_growth(use_kernel):
+@pytest.fixture(params=["compiled", "blocked", "numpy"])
+def mode(request, monkeypatch):
+    """The three ways updates are applied: compiled group by group, compiled by blocks of 7 people, numpy."""
+    if request.param == "blocked":
+        monkeypatch.setattr(continuity, "BLOCKED_FROM", 0)
+        monkeypatch.setattr(continuity, "BLOCK", 7)
+    if request.param != "numpy" and kernel() is None:
+        pytest.skip("numba not installed")
+    return request.param != "numpy"
+
+
+def test_running_sums_equal_a_recount_through_moves_deaths_and_growth(mode):
     rng = np.random.default_rng(0)
-    cw = ContactWindow(5, 400, use_kernel=use_kernel)
+    cw = ContactWindow(5, 400, use_kernel=mode)
     for t in range(30):
         cw.begin_month(t)
         for _ in range(4):   # several groups per month, repeating people and organisations across groups
@@ -100,3 +111,56 @@ def test_compiled_and_numpy_updates_agree_on_a_model_run():
     assert np.array_equal(a.pop.contacts.sumsq, b.pop.contacts.sumsq)
     assert a.metrics == b.metrics
     _assert_consistent(a.pop.contacts)
+
+
+def test_counts_past_a_byte_widen_the_window_and_stay_exact(mode):
+    """Counts are stored in a byte until one would pass 255; then the window widens and nothing is clipped,
+    in the middle of a group too."""
+    cw = ContactWindow(3, 4, use_kernel=mode)
+    assert cw.window.dtype == np.uint8
+    for t in range(12):
+        cw.begin_month(t)
+        cw.add(np.array([1, 2, 1]), np.array([0, 1, 3]), np.array([20, 3, 25], np.uint8))
+        cw.add(1, np.array([0]), 2)
+    assert cw.window.dtype == np.uint16
+    assert cw.window[1, 0] == 12 * 22 and cw.window[1, 3] == 12 * 25 and cw.window[2, 1] == 36
+    _assert_consistent(cw)
+    cw.grow(3)
+    cw.add_slots(1)
+    assert cw.window.dtype == np.uint16 and cw.window.shape == (4, 7)
+    for t in range(12, 24):
+        cw.begin_month(t)
+    assert not cw.window.any() and not cw.total.any()
+
+
+def test_updates_apply_the_same_in_any_order_and_by_any_blocks(monkeypatch):
+    """Queued groups applied by blocks of people (rows in no particular order within some groups, a count
+    passing a byte in the middle of a block) leave the same window and sums as group by group with numpy."""
+    if kernel() is None:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(5)
+    windows = []
+    for block in (None, 1, 5, 64):
+        if block is not None:
+            monkeypatch.setattr(continuity, "BLOCKED_FROM", 0)
+            monkeypatch.setattr(continuity, "BLOCK", block)
+        cw = ContactWindow(4, 50, use_kernel=block is not None)
+        g = np.random.default_rng(5)
+        for t in range(30):
+            cw.begin_month(t)
+            for _ in range(5):
+                rows = np.flatnonzero(g.random(cw.n) < 0.5)
+                if g.random() < 0.3:
+                    g.shuffle(rows)                       # not ascending
+                k = g.integers(0, 3, len(rows)).astype(np.uint8)
+                if t >= 24:
+                    k[len(k) // 2:] = 120                 # past a byte within the window, mid-group
+                cw.add(g.integers(0, 4, len(rows)).astype(np.int16), rows, k)
+            if t % 10 == 9:
+                cw.forget(g.random(cw.n) < 0.1, practice=g.random(cw.n) < 0.1)
+        _assert_consistent(cw)
+        windows.append((cw.window.astype(np.int64), cw.total.copy(), cw.sumsq.copy(), cw.orgs.copy()))
+    assert windows[0][0].max() > 255
+    for w in windows[1:]:
+        for a, b in zip(windows[0], w):
+            assert np.array_equal(a, b)
