@@ -122,3 +122,28 @@ def test_continuity_by_chunks_and_corrected_rows_equals_whole_arrays(monkeypatch
     monkeypatch.setattr(M, "CHUNK_ABOVE", 1000)
     parts = M.continuity(n, sq, rows=rows, sq_rows=sq_rows)
     assert np.array_equal(whole[0], parts[0]) and np.array_equal(whole[1], parts[1]) and whole[2] == parts[2]
+
+
+def test_large_populations_in_chunks_give_the_same_run(monkeypatch):
+    """Above their thresholds the contact window's updates go block by block and the yearly rates, levels
+    and health references chunk by chunk: a run with small blocks and chunks (a multi-place economy,
+    through a year end with deaths, moves and growth) equals one without, to the last bit."""
+    import abm.continuity as CW
+    import abm.patients as PAT
+    eco = "configs/economies/black_country.yaml"
+    runs = []
+    for small in (False, True):
+        if small:
+            monkeypatch.setattr(CW, "BLOCKED_FROM", 0)
+            monkeypatch.setattr(CW, "BLOCK", 999)
+            monkeypatch.setattr(PAT, "CHUNK", 777)
+        m = ContractingModel("icp_full", economy=eco, rng=8, population_scale=0.006)
+        assert m.pop.n > 4 * 999
+        m.run(14)
+        runs.append(m)
+    a, b = runs
+    assert a.metrics == b.metrics
+    assert np.array_equal(a.pop.window, b.pop.window) and np.array_equal(a.pop.health, b.pop.health)
+    assert np.array_equal(a.care.coc_patient, b.care.coc_patient)
+    for s in a.care.needs:
+        assert all(np.array_equal(x, y) for x, y in zip(a.care.needs[s], b.care.needs[s]))
