@@ -164,3 +164,24 @@ def test_updates_apply_the_same_in_any_order_and_by_any_blocks(monkeypatch):
     for w in windows[1:]:
         for a, b in zip(windows[0], w):
             assert np.array_equal(a, b)
+
+
+def test_more_groups_than_one_blocked_call_takes(monkeypatch):
+    """A month with more groups than one blocked call takes (continuity.GROUPS) is applied in several
+    calls, with the same result."""
+    if kernel() is None:
+        pytest.skip("numba not installed")
+    monkeypatch.setattr(continuity, "BLOCKED_FROM", 0)
+    monkeypatch.setattr(continuity, "BLOCK", 16)
+    out = []
+    for use_kernel in (True, False):
+        g = np.random.default_rng(9)
+        cw = ContactWindow(6, 200, use_kernel=use_kernel)
+        for t in range(14):
+            cw.begin_month(t)
+            for _ in range(continuity.GROUPS + 7):
+                rows = np.flatnonzero(g.random(cw.n) < 0.2)
+                cw.add(int(g.integers(0, 6)), rows, g.integers(0, 3, len(rows)).astype(np.uint8))
+            _assert_consistent(cw)
+        out.append(cw.window.copy())
+    assert np.array_equal(out[0], out[1]) and out[0].any()
