@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -145,11 +146,15 @@ def time_model(arrangement: str, patients: int | None, months: int, repeats: int
 def time_interleaved(arrangement: str, patients: int | None, months: int, repeats: int, seed: int,
                      gc_disable: bool, economy) -> tuple[dict, dict]:
     """Best-of-`repeats` times of `economy` and of the default economy (its own size), the two run in
-    turn so that both see the same load on the machine."""
+    turn so that both see the same load on the machine; also each turn's own ratio (`pair_ratios`, per
+    patient-month), whose spread shows how much the machine's noise moves the ratio of the bests."""
     best = [None, None]
+    pairs = []
     for _ in range(max(1, repeats)):
+        turn = []
         for i, (n, eco) in enumerate(((patients, economy), (None, None))):
             r = time_model(arrangement, n, months, 1, seed, gc_disable, eco)
+            turn.append(r)
             b = best[i]
             if b is None:
                 best[i] = r
@@ -158,6 +163,8 @@ def time_interleaved(arrangement: str, patients: int | None, months: int, repeat
                 b[key] = min(b[key], r[key])
             b["patient_months_per_s"] = b["patient_months"] / b["seconds"] if b["seconds"] > 0 else float("inf")
             b["seconds_per_120_months"] = b["seconds"] * 120 / months if months else 0.0
+        pairs.append(linear_scaling(*turn)["ratio"])
+    best[0]["pair_ratios"] = pairs
     return best[0], best[1]
 
 
@@ -166,11 +173,15 @@ def linear_scaling(r: dict, ref: dict) -> dict:
     exactly linear, above 1 slower than linear (also on CPU time, less sensitive to other load)."""
     scale = r["patient_months"] / ref["patient_months"] if ref["patient_months"] else float("nan")
     pred, pred_cpu = ref["seconds"] * scale, ref["cpu_seconds"] * scale
-    return {"reference_economy": "default", "reference_patients": ref["patients"],
-            "reference_patient_months": ref["patient_months"], "reference_seconds": ref["seconds"],
-            "reference_cpu_seconds": ref["cpu_seconds"], "patient_months_ratio": scale,
-            "predicted_seconds": pred, "ratio": r["seconds"] / pred if pred > 0 else float("nan"),
-            "cpu_ratio": r["cpu_seconds"] / pred_cpu if pred_cpu > 0 else float("nan")}
+    out = {"reference_economy": "default", "reference_patients": ref["patients"],
+           "reference_patient_months": ref["patient_months"], "reference_seconds": ref["seconds"],
+           "reference_cpu_seconds": ref["cpu_seconds"], "patient_months_ratio": scale,
+           "predicted_seconds": pred, "ratio": r["seconds"] / pred if pred > 0 else float("nan"),
+           "cpu_ratio": r["cpu_seconds"] / pred_cpu if pred_cpu > 0 else float("nan")}
+    if r.get("pair_ratios"):     # each interleaved turn's own ratio, and their median
+        out["pair_ratios"] = list(r["pair_ratios"])
+        out["pair_ratio_median"] = float(statistics.median(r["pair_ratios"]))
+    return out
 
 
 def warm_up(arrangement: str, seed: int) -> None:
@@ -325,7 +336,8 @@ def run_bench(patients: int | None = None, months: int = 120, arrangement: str =
             lin[k] = ls = linear_scaling(r, ref)
             say(f"{'':<17} default economy {ref['patients']:,} patients: run {ref['seconds']:.2f} s "
                 f"(CPU {ref['cpu_seconds']:.2f} s); linear in patient-months predicts {ls['predicted_seconds']:.2f} s: "
-                f"this run is {ls['ratio']:.2f}x linear (CPU {ls['cpu_ratio']:.2f}x)")
+                f"this run is {ls['ratio']:.2f}x linear (CPU {ls['cpu_ratio']:.2f}x; turn by turn "
+                f"{', '.join(f'{x:.2f}' for x in ls.get('pair_ratios', []))})")
     peak = peak_rss_mb()
     worst = min(per.values(), key=lambda r: r["patient_months_per_s"])
     n = worst["patients"]

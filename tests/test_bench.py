@@ -75,6 +75,7 @@ def test_bench_on_another_economy(capsys):
     assert ls["reference_economy"] == "default" and ls["reference_patients"] == bench.default_population()
     assert ls["ratio"] > 0 and ls["cpu_ratio"] > 0
     assert ls["predicted_seconds"] == pytest.approx(ls["reference_seconds"] * ls["patient_months_ratio"])
+    assert len(ls["pair_ratios"]) == 1 and ls["pair_ratio_median"] == ls["pair_ratios"][0] > 0
 
 
 def test_bench_economy_without_linear_reference(capsys):
@@ -90,6 +91,9 @@ def test_linear_scaling_ratio():
     ref = {"patients": 100, "patient_months": 200, "seconds": 1.0, "cpu_seconds": 1.0}
     ls = bench.linear_scaling(r, ref)
     assert ls["predicted_seconds"] == 4.0 and ls["ratio"] == 0.75 and ls["cpu_ratio"] == 0.5
+    assert "pair_ratios" not in ls
+    ls = bench.linear_scaling({**r, "pair_ratios": [0.9, 1.3, 1.0]}, ref)
+    assert ls["pair_ratios"] == [0.9, 1.3, 1.0] and ls["pair_ratio_median"] == 1.0
 
 
 def test_bench_bad_economy_is_one_line(capsys, tmp_path):
