@@ -412,18 +412,45 @@ class Population:
         return cached[1]
 
     def _reference_health(self) -> np.ndarray:
-        """Each person's equilibrium health under the status quo: baseline minus expected losses over
-        the recovery rate. Emergency risk responds to health relative to this, so the model starts in
-        equilibrium and only the mechanisms move it."""
+        """Each person's equilibrium health under the status quo, which emergency risk responds to (so the
+        model starts in equilibrium and only the mechanisms move it).
+
+        Health closes a share r of its gap to the baseline each month and loses L (expected losses from
+        admissions and hand-offs) a month, so with a fixed baseline it settles at baseline - L / r. But
+        people age and gain conditions: their baseline falls and their losses rise, so the static level
+        falls by D a month, and health, following with a lag, settles D / r above it (the mean of the
+        yearly sawtooth is the same). D is this year's static level less next year's expected one (a
+        year older, the band's chance of a new condition, the secular rise in emergencies), over 12."""
         h = self.params["health"]
-        r, ref = self.rate, self.params["transitions"]["gp_to_mental_health_referral"]
+        rec = max(h["recovery_rate"], 1e-6)
+        r, mh = self.rate, self.params["transitions"]["gp_to_mental_health_referral"]
+        onset = np.clip(np.diff(np.append(self.ltc_mean, self.ltc_mean[-1] + 0.3)) / BAND_WIDTH, 0, 1).astype(np.float32)
+        here = self.frailty * self.present if self._size < self.n else self.frailty
+        growth = np.float32(1.0 + self.params["demand"]["emergency_secular_growth"])
+        coef = {k: self.coef[k] for k in ("emergency", "outpatient", "elective", "mental_health")}
         out = np.empty(self.n, np.float32)
         for a, b in chunks(self.n):          # elementwise, chunk by chunk in cache
             monthly = (h["admission_loss"] * r["emergency"][a:b]
                        + h["handoff_loss"] * (r["outpatient"][a:b] + r["elective"][a:b]
-                                              + ref * r["mental_health"][a:b])) / 12.0
-            out[a:b] = np.clip(self.base_health[a:b] - monthly / max(h["recovery_rate"], 1e-6), 0.0, 1.0)
+                                              + mh * r["mental_health"][a:b])) / 12.0
+            static = np.clip(self.base_health[a:b] - monthly / rec, 0.0, 1.0)
+            # next year's expected self
+            age = self.age[a:b] + np.float32(1.0)
+            band = BAND_OF_YEAR[np.minimum(age, 120).astype(np.intp)]
+            ltc = self.ltc[a:b].astype(np.intp)
+            p_new = onset[self.band[a:b]]
+            nxt = {}
+            for k, c in coef.items():
+                lo, hi = c[band, ltc], c[band, np.minimum(ltc + 1, 8)]
+                nxt[k] = (lo + p_new * (hi - lo)) * here[a:b] * np.float32(self.trend.get(k, 1.0))
+            nxt["emergency"] *= growth
+            monthly1 = (h["admission_loss"] * nxt["emergency"]
+                        + h["handoff_loss"] * (nxt["outpatient"] + nxt["elective"] + mh * nxt["mental_health"])) / 12.0
+            base1 = np.clip(0.95 - 0.06 * (self.ltc[a:b] + p_new) - 0.004 * np.maximum(age - 40, 0), 0.15, 1.0)
+            static1 = np.clip(base1 - monthly1 / rec, 0.0, 1.0)
+            out[a:b] = np.clip(static + (static - static1) / (12.0 * rec), 0.0, 1.0)
         return out
+
     def health_multiplier(self) -> np.ndarray:
         """Emergency risk rises as health falls below its reference, and falls above it."""
         g = np.float32(self.params["demand"]["health_risk_gradient"])

@@ -1,6 +1,8 @@
 """The default economy under `fragmented` stays inside the published reference ranges."""
+import numpy as np
 import pytest
 
+from abm import ContractingModel
 from abm.calibration import calibrate, emergency_trend, trends
 
 
@@ -47,3 +49,24 @@ def test_secular_growth_drives_the_trend_and_is_funded_as_expected_growth():
     surge = ContractingModel("icp_full", rng=1, population_scale=0.05,
                              shocks=[{"kind": "demand_surge", "month": 1, "size": 0.1}]).run(36)
     assert surge.finance.weighted_heads(sv) == pytest.approx(a.finance.weighted_heads(sv), rel=1e-9)
+
+
+def test_health_stays_at_its_reference_as_people_age():
+    """The reference anticipates the yearly fall of the level health settles at (ageing, conditions, the
+    secular rise), so in the status quo health stays near it and the emergency risk it carries does not
+    drift down year after year (without that term, health sat 0.005 above it by year 5 and the risk-
+    weighted health multiplier was 0.963)."""
+    m = ContractingModel("fragmented", rng=3, population_scale=0.05).run(60)
+    pop = m.pop
+    here = pop.present
+    assert abs(float((pop.health - pop.ref_health)[here].mean())) < 0.0025
+    w = pop.rate["emergency"] * here
+    assert float((w * pop.health_multiplier()).sum() / w.sum()) > 0.975
+    # the reference sits above the static level baseline - losses / recovery for people whose level falls
+    h = m.p["health"]
+    monthly = (h["admission_loss"] * pop.rate["emergency"] + h["handoff_loss"] * (
+        pop.rate["outpatient"] + pop.rate["elective"]
+        + m.p["transitions"]["gp_to_mental_health_referral"] * pop.rate["mental_health"])) / 12.0
+    static = np.clip(pop.base_health - monthly / h["recovery_rate"], 0, 1)
+    old = here & (pop.age > 60) & (pop.age < 80) & (static > 0.05) & (static < 0.95)
+    assert (pop.ref_health[old] > static[old]).mean() > 0.95
