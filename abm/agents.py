@@ -64,8 +64,8 @@ class Organisation(mesa.Agent):
         a council carries its deficit; a company, LLP, social enterprise, charity or GP partnership becomes
         insolvent when reserves and its owners' support run out, and the owners of a loss-making holder
         hand its contract back first once the year's loss passes what they will bear."""
-        if self.failed or self.side in ("funder", "commissioner"):
-            return
+        if self.failed or self.side in ("funder", "commissioner") or self.outside_network:
+            return                  # another system's provider (as in financial_year_end)
         income = max(self.last_income, self.expected_income)
         if income <= 0:
             return
@@ -97,8 +97,9 @@ class Organisation(mesa.Agent):
 
     def financial_year_end(self, t: int) -> None:
         """Year end for an NHS trust: repay cash support from a surplus; the oversight segment from the
-        year's deficit and the support outstanding."""
-        if not self.form.cash_support or self.failed:
+        year's deficit and the support outstanding. Not for another system's provider: this economy's
+        non-contract activity is a sliver of its income, so its segment is not made by our flows."""
+        if not self.form.cash_support or self.failed or self.outside_network:
             return
         m = self.model
         f = m.p["failure"]

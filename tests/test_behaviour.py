@@ -511,3 +511,15 @@ def test_choice_takes_volume_and_money_out_of_the_leads_network():
     paid = lambda m: sum(r["income"] for r in m.finance_records() if r["org_id"] == "ooa")
     assert paid(squeezed) > 1.2 * paid(base) > 0
     assert "ooa" not in {c.payee for c in squeezed.network.query(payer="dchs", kind="subcontract")}
+
+
+def test_another_systems_provider_is_not_put_in_oversight_by_our_flows():
+    """An out-of-area provider (non-contract activity) is not lent to, segmented or failed on this
+    economy's flows, even when an ICP moves activity away from it (it went into recovery in year 1 and
+    intensive support by year 10 before)."""
+    m = ContractingModel("icp_full", rng=1, population_scale=0.1).run(120)
+    outside = [o for o in m.orgs if o.outside_network]
+    assert outside
+    for o in outside:
+        assert o.oversight == "none" and not o.failed and m.finance.loans[o.idx] == 0
+        assert not [e for e in m.results.events if e.get("org") == o.org_id]
