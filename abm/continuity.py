@@ -113,17 +113,17 @@ def kernel():
     return _apply_range, _apply_groups
 
 
-_EMPTY = {t: np.zeros(1 if t == np.int16 else 0, t) for t in (np.int16, np.intp, np.uint8, np.int32)}
+_EMPTY = {t: np.zeros(0, t) for t in (np.int16, np.intp, np.uint8, np.int32)}   # padding groups
 
 
 def warm() -> None:
     """Load both compiled updates from numba's cache (the blocked one takes ~0.4 s to load), so a worker
     that forks after this never pays it inside a run."""
+    global BLOCKED_FROM
     if kernel() is None:
         return
     cw = ContactWindow(2, 4)
     for blocked_from in (0, 1 << 62):
-        global BLOCKED_FROM
         saved, BLOCKED_FROM = BLOCKED_FROM, blocked_from
         try:
             cw.add(1, np.arange(2), 1)
@@ -132,11 +132,17 @@ def warm() -> None:
             BLOCKED_FROM = saved
 
 
+def _flushed(name: str, doc: str) -> property:
+    """A read of the window or a running sum, after the queued updates are applied."""
+    def get(self):
+        self.flush()
+        return getattr(self, name)
+    return property(get, doc=doc)
+
+
 def _typed(a: np.ndarray, dtype) -> np.ndarray:
-    """`a` as a writeable contiguous array of `dtype` (one type per tuple), copied only if needed;
-    counts of one value (the only ones that may not fit a byte here) are checked."""
-    if len(a) == 1 and a.dtype != dtype and not np.iinfo(dtype).min <= int(a[0]) <= np.iinfo(dtype).max:
-        raise OverflowError(f"a count of {int(a[0])} contacts in one month")
+    """`a` as a writeable contiguous array of `dtype` (one type per tuple), copied only if needed (counts
+    that do not fit a byte make flush pass all counts as int32)."""
     a = a.astype(dtype, copy=False)
     return a if a.flags.writeable and a.flags.c_contiguous else np.array(a, dtype)
 
@@ -161,25 +167,10 @@ class ContactWindow:
         self._pending: list[tuple] = []                      # (seq, slots, rows, counts, sign) not yet applied
 
     # ------------------------------------------------------------------ reading applies what is queued
-    @property
-    def window(self) -> np.ndarray:
-        self.flush()
-        return self._window
-
-    @property
-    def total(self) -> np.ndarray:
-        self.flush()
-        return self._total
-
-    @property
-    def sumsq(self) -> np.ndarray:
-        self.flush()
-        return self._sumsq
-
-    @property
-    def orgs(self) -> np.ndarray:
-        self.flush()
-        return self._orgs
+    window = _flushed("_window", "Counts [slot, person].")
+    total = _flushed("_total", "N: contacts in the window, per person.")
+    sumsq = _flushed("_sumsq", "Sum over slots of count^2, per person.")
+    orgs = _flushed("_orgs", "Slots with any contact, per person.")
 
     @property
     def n(self) -> int:
@@ -258,18 +249,16 @@ class ContactWindow:
                 self._apply_numpy(slots, rows, counts, sign, seq)
             return
         apply_range, apply_groups = run
-        top = np.iinfo(self._buf.dtype).max
         if self.n < BLOCKED_FROM:       # group by group (in cache already)
             for seq, slots, rows, counts, sign in pending:
                 start = 0
                 while True:
                     start = apply_range(self._buf, self._total, self._sumsq, self._orgs, slots, rows, counts,
                                         np.int32(sign), np.int32(seq), self.reset_at, self.moved_at, start,
-                                        len(rows), top)
+                                        len(rows), np.iinfo(self._buf.dtype).max)
                     if start < 0:
                         break
                     self._widen()
-                    top = np.iinfo(self._buf.dtype).max
             return
         wide = any(c.dtype != np.uint8 and (len(c) > 1 or not 0 <= int(c[0]) <= 255) for *_, c, _ in pending)
         for i in range(0, len(pending), GROUPS):

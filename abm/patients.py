@@ -314,8 +314,7 @@ class Population:
             rng.random(n, out=u)
         self.band = BAND_OF_YEAR[np.minimum(self.age, 120).astype(np.intp)]
         # condition onset: the rise in mean conditions between bands, spread over the band's years
-        step = np.diff(np.append(self.ltc_mean, self.ltc_mean[-1] + 0.3)) / BAND_WIDTH
-        onset = rng.random(n, out=u) < np.clip(step[self.band], 0, 1)
+        onset = rng.random(n, out=u) < self._onset_chance()[self.band]
         self.ltc = np.minimum(self.ltc + onset, 8).astype(np.int8)
         # deaths -> newborn registrations at the same practice
         mort = np.asarray(p["mortality"], dtype=float)
@@ -411,6 +410,18 @@ class Population:
             cached = self.slow_lo[key] = (bound, screen_level(self.rate[key], bound * (1.0 + 1e-6)))
         return cached[1]
 
+    def _onset_chance(self) -> np.ndarray:
+        """Chance of a new condition in a year, by age band: the rise in mean conditions between bands,
+        spread over the band's years."""
+        return np.clip(np.diff(np.append(self.ltc_mean, self.ltc_mean[-1] + 0.3)) / BAND_WIDTH, 0, 1)
+
+    def _monthly_losses(self, r: dict) -> np.ndarray:
+        """Expected monthly health losses at yearly rates `r`: admissions and hand-offs."""
+        h = self.params["health"]
+        mh = self.params["transitions"]["gp_to_mental_health_referral"]
+        return (h["admission_loss"] * r["emergency"]
+                + h["handoff_loss"] * (r["outpatient"] + r["elective"] + mh * r["mental_health"])) / 12.0
+
     def _reference_health(self) -> np.ndarray:
         """Each person's equilibrium health under the status quo, which emergency risk responds to (so the
         model starts in equilibrium and only the mechanisms move it).
@@ -421,33 +432,28 @@ class Population:
         falls by D a month, and health, following with a lag, settles D / r above it (the mean of the
         yearly sawtooth is the same). D is this year's static level less next year's expected one (a
         year older, the band's chance of a new condition, the secular rise in emergencies), over 12."""
-        h = self.params["health"]
-        rec = max(h["recovery_rate"], 1e-6)
-        r, mh = self.rate, self.params["transitions"]["gp_to_mental_health_referral"]
-        onset = np.clip(np.diff(np.append(self.ltc_mean, self.ltc_mean[-1] + 0.3)) / BAND_WIDTH, 0, 1).astype(np.float32)
+        rec = max(self.params["health"]["recovery_rate"], 1e-6)
+        onset = self._onset_chance().astype(np.float32)
         here = self.frailty * self.present if self._size < self.n else self.frailty
         growth = np.float32(1.0 + self.params["demand"]["emergency_secular_growth"])
-        coef = {k: self.coef[k] for k in ("emergency", "outpatient", "elective", "mental_health")}
+        keys = ("emergency", "outpatient", "elective", "mental_health")
         out = np.empty(self.n, np.float32)
         for a, b in chunks(self.n):          # elementwise, chunk by chunk in cache
-            monthly = (h["admission_loss"] * r["emergency"][a:b]
-                       + h["handoff_loss"] * (r["outpatient"][a:b] + r["elective"][a:b]
-                                              + mh * r["mental_health"][a:b])) / 12.0
-            static = np.clip(self.base_health[a:b] - monthly / rec, 0.0, 1.0)
+            static = np.clip(self.base_health[a:b] - self._monthly_losses({k: self.rate[k][a:b] for k in keys}) / rec,
+                             0.0, 1.0)
             # next year's expected self
             age = self.age[a:b] + np.float32(1.0)
             band = BAND_OF_YEAR[np.minimum(age, 120).astype(np.intp)]
             ltc = self.ltc[a:b].astype(np.intp)
             p_new = onset[self.band[a:b]]
             nxt = {}
-            for k, c in coef.items():
+            for k in keys:
+                c = self.coef[k]
                 lo, hi = c[band, ltc], c[band, np.minimum(ltc + 1, 8)]
                 nxt[k] = (lo + p_new * (hi - lo)) * here[a:b] * np.float32(self.trend.get(k, 1.0))
             nxt["emergency"] *= growth
-            monthly1 = (h["admission_loss"] * nxt["emergency"]
-                        + h["handoff_loss"] * (nxt["outpatient"] + nxt["elective"] + mh * nxt["mental_health"])) / 12.0
-            base1 = np.clip(0.95 - 0.06 * (self.ltc[a:b] + p_new) - 0.004 * np.maximum(age - 40, 0), 0.15, 1.0)
-            static1 = np.clip(base1 - monthly1 / rec, 0.0, 1.0)
+            base1 = self._baseline_health(age, self.ltc[a:b] + p_new)
+            static1 = np.clip(base1 - self._monthly_losses(nxt) / rec, 0.0, 1.0)
             out[a:b] = np.clip(static + (static - static1) / (12.0 * rec), 0.0, 1.0)
         return out
 
