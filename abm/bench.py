@@ -186,10 +186,11 @@ def linear_scaling(r: dict, ref: dict) -> dict:
 
 def warm_up(arrangement: str, seed: int) -> None:
     """Untimed: imports, parameter caches, numpy first-call costs, a year boundary, both compiled
-    contact-window updates loaded."""
-    from .continuity import warm
+    contact-window updates and the dense demand scan loaded."""
+    from . import continuity, dense_draws
     from .model import ContractingModel
-    warm()
+    continuity.warm()
+    dense_draws.warm()
     m = ContractingModel(arrangement=arrangement, rng=seed, population_scale=0.01)
     for _ in range(13):
         m.step()

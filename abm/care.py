@@ -13,7 +13,9 @@ import numpy as np
 
 from . import counter_rng as crng
 from .metrics import continuity as coc_index
-from .patients import DEMAND, KMAX, poisson_levels, poisson_screened
+from .dense_draws import LEVELS, SCREEN, DenseScan
+from .dense_draws import kernel as dense_kernel
+from .patients import DEMAND, KMAX, poisson_levels, poisson_screened, refine_levels, refine_screened
 from .params import SERVICES
 
 S = {s: i for i, s in enumerate(SERVICES)}
@@ -261,17 +263,11 @@ class Care:
         m = self.model
         pop = m.pop
         month_key = lambda purpose: m.counter_key("demand", t, purpose)
-        buf = self._dense_buffers(pop.n)
-        hashes = [crng.bits(month_key(j), pop.rows_spread, out=buf["hash"][j], tmp=buf["tmp"])
-                  for j in range(DENSE_HASHES)]
         self.shares = {s: self.choice_shares(s) for s in self.routing}     # once per month
-        counts = {}
-        byte = buf["byte"]
+        # how each service's byte is read this month: at the base rate against the yearly CDF levels,
+        # else (a surge, a payment's volume response, the emergency multiplier) against a screening level
+        plan = []
         for k, key in enumerate(DEMAND):
-            h = hashes[k // 4]
-            if k % 4:                                  # byte k of the hashes
-                h = np.right_shift(h, np.uint32(8 * (k % 4)), out=buf["tmp"])
-            np.copyto(byte, h, casting="unsafe")       # (the low byte, as astype)
             surge = 1.0 + m.shock_level("demand_surge", t, SERVICE_OF_DEMAND[key])
             factor = bound = surge / 12.0
             if key in CHOICE_SERVICES:      # volume response of the chosen providers' payment;
@@ -279,14 +275,18 @@ class Care:
                 resp = self.routing[key]["resp"]
                 factor *= float((self.shares[key] * resp).sum())
                 bound *= float(resp.max(initial=1.0))
-            rate, kmax, vkey = pop.rate[key], KMAX[key], month_key(REFINE + k)
             if key == "emergency":
-                counts[key] = poisson_screened(byte, pop.get_screen(key, bound * self.emergency_bound()), kmax, vkey,
-                                               rate, factor, lam_at=self.emergency_multiplier)
+                thr, lam_at = pop.get_screen(key, bound * self.emergency_bound()), self.emergency_multiplier
             elif factor == 1.0 / 12.0:
-                counts[key] = poisson_levels(byte, pop.get_levels(key), vkey, rate, factor, buf["bool"])
+                thr, lam_at = pop.get_levels(key), None
             else:
-                counts[key] = poisson_screened(byte, pop.get_screen(key, max(bound, factor)), kmax, vkey, rate, factor)
+                thr, lam_at = pop.get_screen(key, max(bound, factor)), None
+            plan.append((key, thr, factor, lam_at, pop.rate[key], KMAX[key], month_key(REFINE + k)))
+        hkeys = [month_key(j) for j in range(DENSE_HASHES)]
+        if dense_kernel():
+            counts = self._demand_compiled(plan, hkeys)
+        else:
+            counts = self._demand_numpy(plan, hkeys)
         idx, gp = counts.pop("gp_contacts")
         d = self.practice_digital[pop.practice[idx]]
         dig = np.minimum(np.floor(gp * d + draw(m, t, 0, idx)).astype(np.uint8), gp)
@@ -296,14 +296,53 @@ class Care:
         self.needs = counts
         return counts
 
+    def _demand_compiled(self, plan: list, hkeys: list) -> dict:
+        """The dense part in one compiled pass (dense_draws), then the exact refinements."""
+        scan = getattr(self, "_scan", None)
+        if scan is None:
+            scan = self._scan = DenseScan()
+        found = scan.scan(self.model.pop.rows_spread, hkeys, [thr for _, thr, *_ in plan],
+                          [LEVELS if thr.ndim == 2 else SCREEN for _, thr, *_ in plan])
+        counts = {}
+        for (key, thr, factor, lam_at, rate, kmax, vkey), (rows, byte, code) in zip(plan, found):
+            if thr.ndim == 2:
+                counts[key] = refine_levels(rows, byte, code, vkey, rate, factor, kmax)
+            else:
+                counts[key] = refine_screened(rows, byte, vkey, rate, factor, kmax, lam_at)
+        return counts
+
+    def _demand_numpy(self, plan: list, hkeys: list) -> dict:
+        """The dense part with numpy: each hash, byte and comparison a pass over everyone."""
+        pop = self.model.pop
+        buf = self._dense_buffers(pop.n)
+        hashes = [crng.bits(hk, pop.rows_spread, out=buf["hash"][j], tmp=buf["tmp"]) for j, hk in enumerate(hkeys)]
+        counts = {}
+        byte = buf["byte"]
+        for k, (key, thr, factor, lam_at, rate, kmax, vkey) in enumerate(plan):
+            h = hashes[k // 4]
+            if k % 4:                                  # byte k of the hashes
+                h = np.right_shift(h, np.uint32(8 * (k % 4)), out=buf["tmp"])
+            np.copyto(byte, h, casting="unsafe")       # (the low byte, as astype)
+            if thr.ndim == 2:
+                counts[key] = poisson_levels(byte, thr, vkey, rate, factor, buf["bool"])
+            else:
+                counts[key] = poisson_screened(byte, thr, kmax, vkey, rate, factor, lam_at=lam_at)
+        return counts
+
     def _dense_buffers(self, n: int) -> dict:
         """Scratch arrays for the month's dense draws, kept from month to month: at 1.3 M people fresh
         5 MB temporaries each month cost page faults (the allocator returns them to the system)."""
         buf = getattr(self, "_dense", None)
         if buf is None or buf["byte"].shape[0] != n:
             buf = self._dense = {"hash": np.empty((DENSE_HASHES, n), np.uint32), "tmp": np.empty(n, np.uint32),
-                                 "byte": np.empty(n, np.uint8), "bool": tuple(np.empty(n, bool) for _ in range(3)),
-                                 "f32": np.empty(n, np.float32)}
+                                 "byte": np.empty(n, np.uint8), "bool": tuple(np.empty(n, bool) for _ in range(3))}
+        return buf
+
+    def _f32_buffer(self, n: int) -> np.ndarray:
+        """A float32 scratch array of everyone, kept from month to month (as _dense_buffers)."""
+        buf = getattr(self, "_f32", None)
+        if buf is None or buf.shape[0] != n:
+            buf = self._f32 = np.empty(n, np.float32)
         return buf
 
     def emergency_multiplier(self, idx: np.ndarray) -> np.ndarray:
@@ -601,7 +640,7 @@ class Care:
         h = pop.health
         hp = p["health"]
         r_rec = np.float32(hp["recovery_rate"])
-        step = np.subtract(pop.base_health, h, out=self._dense_buffers(pop.n)["f32"])   # recovery towards baseline ...
+        step = np.subtract(pop.base_health, h, out=self._f32_buffer(pop.n))   # recovery towards baseline ...
         step *= r_rec
         h += step
         live = pop.prev_live                          # ... raised by prevention where it has reached

@@ -26,16 +26,10 @@ before it is written, so nothing is ever clipped.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-try:                                   # compiled at first call, then cached on disk
-    import numba
-    _jit = numba.njit(cache=True, nogil=True)
-except ImportError:                    # pragma: no cover - numba is a dependency
-    numba = None
-    _jit = lambda f: f  # noqa: E731
+from .jit import enabled
+from .jit import jit as _jit
 BLOCKED_FROM = 1 << 20   # people from which groups are applied block by block
 BLOCK = 8192             # people per block: their sums and slots (~50 bytes a person) stay in L2
 GROUPS = 32              # groups per blocked call (tuples of this length: one compiled, cached version)
@@ -108,7 +102,7 @@ def _apply_groups(window, total, sumsq, orgs, slots_l, rows_l, counts_l, signs, 
 def kernel():
     """The compiled window updates (_apply_range, _apply_groups), or None where numba is missing or
     ABM_KERNEL=numpy."""
-    if numba is None or os.environ.get("ABM_KERNEL", "numba") == "numpy":
+    if not enabled():
         return None
     return _apply_range, _apply_groups
 

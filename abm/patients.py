@@ -99,8 +99,7 @@ def poisson_levels(byte: np.ndarray, levels: np.ndarray, vkey: np.uint32, rate: 
         amb |= np.equal(byte, levels[j], out=t)
     a = np.flatnonzero(amb)
     if len(a):
-        u = (byte[a] + uniform(vkey, a)) * (1.0 / 256.0)
-        k[a] = (u > poisson_cdf(rate[a], factor, kmax)).sum(axis=0)
+        k[a] = _exact(byte[a], a, vkey, rate, factor, kmax)
     idx = np.flatnonzero(np.greater(k, 0, out=amb))   # (nonzero on a bool mask is ~5x faster than on uint8)
     return idx, k[idx]
 
@@ -112,11 +111,36 @@ def poisson_screened(byte: np.ndarray, lo: np.ndarray, kmax: int, vkey: np.uint3
     event) needs B >= floor(256 P(no event)) >= lo, every person with an event is a candidate, and the
     multiplier, the exponential and the CDF run on candidates only."""
     cand = np.flatnonzero(byte >= lo)
-    u = (byte[cand] + uniform(vkey, cand)) * (1.0 / 256.0)
+    return refine_screened(cand, byte[cand], vkey, rate, factor, kmax, lam_at)
+
+
+def refine_screened(cand: np.ndarray, byte: np.ndarray, vkey: np.uint32, rate: np.ndarray, factor: float,
+                    kmax: int, lam_at=None) -> tuple[np.ndarray, np.ndarray]:
+    """The exact counts of screened candidates `cand` (ascending rows, their bytes `byte`), kept where > 0."""
     mult = lam_at(cand) if lam_at is not None else None
-    k = (u > poisson_cdf(rate[cand], factor, kmax, mult)).view(np.uint8).sum(axis=0, dtype=np.uint8)   # no cast
+    k = _exact(byte, cand, vkey, rate, factor, kmax, mult)
     hit = k > 0
     return cand[hit], k[hit]
+
+
+def refine_levels(rows: np.ndarray, byte: np.ndarray, code: np.ndarray, vkey: np.uint32, rate: np.ndarray,
+                  factor: float, kmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """poisson_levels from a compiled scan's output (dense_draws): people whose byte is above a level or
+    equals one (`code`: the count from bytes, 0x80 set where ambiguous), ascending; the ambiguous ones
+    draw exactly. The same (people with any, counts) as poisson_levels."""
+    k = code & np.uint8(0x7F)
+    a = np.flatnonzero(code >= np.uint8(0x80))
+    if len(a):
+        k[a] = _exact(byte[a], rows[a], vkey, rate, factor, kmax)
+    keep = k > 0
+    return rows[keep], k[keep]
+
+
+def _exact(byte: np.ndarray, rows: np.ndarray, vkey: np.uint32, rate: np.ndarray, factor: float, kmax: int,
+           mult: np.ndarray | None = None) -> np.ndarray:
+    """Counts #{j : U > C_j} of people `rows` with U = (B + V) / 256, V their fresh uniform (uint8)."""
+    u = (byte + uniform(vkey, rows)) * (1.0 / 256.0)
+    return (u > poisson_cdf(rate[rows], factor, kmax, mult)).view(np.uint8).sum(axis=0, dtype=np.uint8)   # no cast
 
 
 def screen_level(rate: np.ndarray, bound: float) -> np.ndarray:

@@ -1,0 +1,102 @@
+"""The compiled dense scan of a month's demand draws keeps exactly the people, bytes and byte counts the
+numpy passes give (hashes, bytes, level comparisons, screening), whatever the population's length, its
+levels (ties, 255s) or the buffers' size; and a model run with it equals one with the numpy path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from abm import ContractingModel
+from abm import counter_rng as crng
+from abm import dense_draws
+from abm.dense_draws import LEVELS, SCREEN, DenseScan
+
+pytestmark = pytest.mark.skipif(not dense_draws.kernel(), reason="numba not installed")
+
+
+def _numpy_scan(spread, hkeys, thr, mode):
+    """What patients.poisson_levels / poisson_screened see, pass by pass."""
+    hashes = [crng.bits(np.uint32(k), spread) for k in hkeys]
+    out = []
+    for k, (t, md) in enumerate(zip(thr, mode)):
+        byte = ((hashes[k // 4] >> np.uint32(8 * (k % 4))) & np.uint32(255)).astype(np.uint8)
+        if md == LEVELS:
+            count = (byte[None, :] > t).sum(axis=0)
+            amb = (byte[None, :] == t).any(axis=0)
+            rows = np.flatnonzero((count > 0) | amb)
+            code = (count[rows] | np.where(amb[rows], 0x80, 0)).astype(np.uint8)
+        else:
+            rows = np.flatnonzero(byte >= t.reshape(-1))
+            code = np.zeros(len(rows), np.uint8)
+        out.append((rows, byte[rows], code))
+    return out
+
+
+def _inputs(n, rng):
+    """Seven services as the model has them: four read against sorted levels (some at 255, the level of
+    a zero rate), three against screening levels."""
+    spread = crng.spread(rng.permutation(n + 3)[:n])
+    thr, mode = [], []
+    for k, kmax in enumerate((5, 4, 3, 2, 2, 3, 4)):
+        if k in (2, 3, 4):
+            thr.append(rng.integers(0, 256, n).astype(np.uint8))
+            mode.append(SCREEN)
+        else:
+            lv = np.sort(rng.integers(0, 256, (kmax, n)), axis=0).astype(np.uint8)
+            lv[:, rng.random(n) < 0.1] = 255
+            thr.append(lv)
+            mode.append(LEVELS)
+    return spread, thr, mode
+
+
+@pytest.mark.parametrize("n", [1, 7, dense_draws.CHUNK, dense_draws.CHUNK + 1, 3 * dense_draws.CHUNK - 5, 20_011])
+def test_scan_keeps_what_the_numpy_passes_keep(n):
+    rng = np.random.default_rng(n)
+    spread, thr, mode = _inputs(n, rng)
+    hkeys = [crng.key(3, n, 0), crng.key(3, n, 1)]
+    got = DenseScan().scan(spread, hkeys, thr, mode)
+    want = _numpy_scan(spread, hkeys, thr, mode)
+    for (r, b, c), (r2, b2, c2) in zip(got, want):
+        assert np.array_equal(r, r2) and np.array_equal(b, b2) and np.array_equal(c, c2)
+    if n > 1000:                                                    # (enough people for both cases)
+        assert any((c >= 0x80).any() for _, _, c in got)            # ties with a level are marked
+        assert all(0 < len(r) < n for r, _, _ in got)
+
+
+def test_buffers_too_small_grow_and_give_the_same_scan():
+    rng = np.random.default_rng(1)
+    spread, thr, mode = _inputs(30_000, rng)
+    hkeys = [np.uint32(11), np.uint32(12)]
+    small = DenseScan()
+    small._grow([1] * 7)                                            # every service overflows
+    first = [tuple(a.copy() for a in x) for x in small.scan(spread, hkeys, thr, mode)]
+    again = DenseScan().scan(spread, hkeys, thr, mode)
+    for x, y in zip(first, again):
+        assert all(np.array_equal(a, b) for a, b in zip(x, y))
+    # a later, sparser month reuses the grown buffers
+    sparse = [np.full_like(t, 255) for t in thr]
+    for (r, _, c), (r2, _, c2) in zip(small.scan(spread, hkeys, sparse, mode), _numpy_scan(spread, hkeys, sparse, mode)):
+        assert np.array_equal(r, r2) and np.array_equal(c, c2)
+
+
+def test_too_many_services_for_two_hashes_are_refused():
+    spread = crng.spread(np.arange(10))
+    with pytest.raises(ValueError, match="8 services"):
+        DenseScan().scan(spread, [1, 2], [np.zeros(10, np.uint8)] * 9, [SCREEN] * 9)
+
+
+def test_compiled_and_numpy_demand_give_the_same_run(monkeypatch):
+    """A run with the compiled scan equals one with the numpy passes: metrics, finance and every person's
+    health, through a year change and a surge that moves GP contacts off their yearly levels."""
+    shocks = [{"kind": "demand_surge", "month": 5, "size": 0.2, "service": "gp_f2f"}]
+    runs = []
+    for engine in ("numba", "numpy"):
+        monkeypatch.setenv("ABM_KERNEL", engine)
+        m = ContractingModel("icp_full", rng=5, population_scale=0.02, shocks=shocks)
+        m.run(14)
+        runs.append(m)
+    a, b = runs
+    assert a.metrics == b.metrics
+    assert a.finance_records() == b.finance_records()
+    assert np.array_equal(a.pop.health, b.pop.health)
+    assert a.metrics["emergency_admissions_per_1000"] > 0
