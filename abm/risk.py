@@ -244,8 +244,19 @@ def incidence(base: pd.DataFrame, risk: pd.DataFrame, specs: list[dict], months:
                     with np.errstate(divide="ignore", invalid="ignore"):
                         share = np.where(defined, -dr / np.where(defined, dc, 1.0), np.nan)
                     d = stats.describe(np.round(share, 12) + 0.0)  # no 1e-18 noise or -0.0
-                    rows.append(_row(arr, point, spec, direction, g, d, delta_cost, note))
+                    rows.append(_row(arr, point, spec, direction, g, d, delta_cost, _beyond(note, d["mean"])))
     return pd.DataFrame(rows, columns=INCIDENCE_COLUMNS)
+
+
+BEYOND = ("share beyond 0-1: this party's result moved by more than the system's cost, and other parties' "
+          "the other way (as when the change alters a decision: a termination, a prevention budget)")
+
+
+def _beyond(note: str, share: float) -> str:
+    """A share outside 0-1 is not an error (the shares still sum to 1) but needs reading: say so."""
+    if math.isfinite(share) and not (-0.005 <= share <= 1.005):
+        return "; ".join(x for x in (note, BEYOND) if x)
+    return note
 
 
 def _row(arr, point, spec, direction, party, d, delta_cost, note) -> dict:

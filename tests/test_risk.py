@@ -98,6 +98,23 @@ def test_incidence_function_guards_zero_change_without_warnings():
     assert np.isnan(com["ci_low"])                                         # no interval at n = 1
 
 
+def test_a_share_beyond_one_is_kept_and_explained():
+    """A shock that alters a decision can move one party's result by more than the system's cost (the
+    holder loses 15 on a rise of 10, the commissioner gains 5): shares 1.5 and -0.5, still summing to 1,
+    each with a note; a share inside 0-1 gets none."""
+    base = pd.DataFrame([{"arrangement": "a", "point": 0, "replicate": r, "seed": r,
+                          "system_cost": 100.0, **{f"result.{p}": 0.0 for p in PARTIES},
+                          "result.funder": -100.0} for r in range(3)])
+    pert = base.assign(source="activity", direction="up")
+    pert[["system_cost", "result.lead", "result.commissioner", "result.funder"]] = [110.0, -15.0, 5.0, -100.0]
+    inc = risk.incidence(base, pert, risk.resolve(["activity"]), 24, 1.0).set_index(["direction", "party"])
+    up = inc.loc["up"]
+    assert up.loc["lead", "share"] == 1.5 and up.loc["commissioner", "share"] == -0.5
+    assert abs(up["share"].sum() - 1.0) < 1e-12
+    assert up.loc["lead", "note"] == risk.BEYOND and risk.BEYOND in up.loc["commissioner", "note"]
+    assert up.loc["funder", "note"] == ""
+
+
 def test_population_and_demography_need_a_year_start_within_the_horizon(tmp_path):
     out = _run(tmp_path / "short", {**CONFIG, "months": 12})
     inc = pd.read_csv(out / "risk_incidence.csv")
