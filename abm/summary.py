@@ -173,6 +173,12 @@ def sensitivity(finals: pd.DataFrame, exp: "Experiment", n_points: int) -> pd.Da
             y = means[metric].to_numpy(float)
             if not np.isfinite(y).all() or np.ptp(y) == 0:
                 continue
+            # Saltelli's estimators divide by the variance of the base samples A and B (the first and last
+            # row of each group of D + 2): if those all give one value, the indices are undefined (SALib
+            # would warn and report 0, i.e. "no sensitivity"), so the metric is left out like a constant one
+            ab = y.reshape(-1, len(problem["names"]) + 2)[:, [0, -1]]
+            if np.ptp(ab) <= np.finfo(float).eps:
+                continue
             res = sobol.analyze(problem, y, calc_second_order=False, seed=seed)
             for j, name in enumerate(problem["names"]):
                 rows.append({"arrangement": arr, "metric": metric, "parameter": name,

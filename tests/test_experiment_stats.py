@@ -142,6 +142,23 @@ def test_sobol_design_size_and_indices_from_results():
     assert sens.loc["a.x", "S1"] > 0.9 and sens.loc["b.y", "ST"] < 0.05
 
 
+def test_sobol_leaves_out_a_metric_whose_base_samples_are_all_equal():
+    """A metric that moves only at cross points (A with one column from B) and not across the base samples
+    A and B: Saltelli's indices divide by the base samples' variance, 0 here, so they are undefined. The
+    metric is left out (not reported as 0, "no sensitivity") and SALib's console warning never fires."""
+    import warnings
+    unc = _unc("sobol", samples=8)
+    pts = sample_points(unc, seed=0)
+    exp = Experiment(**{**BASE, "arrangements": ["icp_full"], "replications": 1}, uncertainties=unc.model_dump())
+    d = 2 + 2                                                           # rows per sample: A, AB_x, AB_y, B
+    finals = pd.DataFrame([{"arrangement": "icp_full", "point": i, "replicate": 0, "seed": 0,
+                            "cross": float(i % d == 1 and i < d * 3), "m": p["a.x"]} for i, p in enumerate(pts)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sens = sensitivity(finals, exp, len(pts))
+    assert set(sens["metric"]) == {"m"}
+
+
 def test_config_errors_from_workers_survive_pickling():
     import pickle
     from abm.experiment import TaskConfigError
