@@ -5,8 +5,8 @@ their row (patients.poisson_levels and poisson_screened): a byte above all of th
 is a count from bytes alone, a byte equal to a level (or, for rates that move month to month, above a
 screening level) marks the person for an exact draw. With numpy every hash step, byte and comparison
 is a pass over the whole population, about sixty a month (a third of a run's time, and more per person
-as the economy outgrows the cache). Here one loop computes each person's hashes and compares its bytes
-in registers, writing out only the people who may have an event (about a third of people for GP
+as the economy outgrows the cache). Here one loop takes 2,048 people at a time, whose hashes, bytes and
+codes stay in L1, and writes out only the people who may have an event (about a third of people for GP
 contacts, a few per cent for the rest).
 
 Same bits (counter_rng.bits), same comparisons, rows ascending: what goes on to the exact refinement is
