@@ -76,6 +76,17 @@ def test_bench_on_another_economy(capsys):
     assert ls["ratio"] > 0 and ls["cpu_ratio"] > 0
     assert ls["predicted_seconds"] == pytest.approx(ls["reference_seconds"] * ls["patient_months_ratio"])
     assert len(ls["pair_ratios"]) == 1 and ls["pair_ratio_median"] == ls["pair_ratios"][0] > 0
+    assert ls["alternating_cpu_ratio"] > 0 and ls["alternating_block_months"] == 12
+    assert ls["alternating_cpu_seconds"] > 0 and ls["alternating_reference_cpu_seconds"] > 0
+
+
+def test_alternating_ratio_compares_cpu_per_patient_month():
+    """Stepped in turn, blocks of 2 months (the last block shorter): both economies are timed (no timed
+    assertion on the ratio itself)."""
+    r = bench.time_alternating("fragmented", 2000, 3, 1, None, block=2)
+    assert r["alternating_block_months"] == 2
+    assert r["alternating_cpu_seconds"] > 0 and r["alternating_reference_cpu_seconds"] > 0
+    assert r["alternating_cpu_ratio"] > 0
 
 
 def test_bench_economy_without_linear_reference(capsys):
