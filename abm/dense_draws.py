@@ -17,14 +17,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import enabled, jit
+from . import counter_rng as crng
+from .jit import enabled, jit, jit_inline
+from .patients import AMBIGUOUS, DEMAND
 
 LEVELS, SCREEN = 0, 1          # how a service's byte is read: against CDF levels, or a screening level
-AMBIGUOUS = np.uint8(0x80)     # in a levels code: the byte equals one of the person's levels
+_CANDIDATE = np.uint8(0x40)    # in the scan only: a screened person kept (cleared in the output code)
+_KEEP_CODE = np.uint8(~_CANDIDATE)  # the output code: the candidate mark cleared
 _MASK = np.uint64(0xFFFFFFFF)
-
-
+_M1, _M2 = np.uint64(crng._M1), np.uint64(crng._M2)
+_S15, _S16 = np.uint64(crng._S15), np.uint64(crng._S16)
 CHUNK = 2048                   # people scanned together: their hashes, bytes and codes stay in L1
+
+
+@jit_inline
+def _lowbias32(s, key):
+    """counter_rng.bits for one row: lowbias32(spread ^ key), in 64-bit arithmetic masked to 32 bits."""
+    x = s ^ key
+    x ^= x >> _S16
+    x = (x * _M1) & _MASK
+    x ^= x >> _S15
+    x = (x * _M2) & _MASK
+    x ^= x >> _S16
+    return np.uint32(x)
 
 
 @jit
@@ -52,22 +67,10 @@ def _scan(spread, hkeys, thr, mode, out_idx, out_byte, out_code, found):
         e = min(a + CHUNK, n)
         m = e - a
         sp = spread[a:e]
-        for i in range(m):             # counter_rng.bits: lowbias32(spread ^ key), for both keys
+        for i in range(m):             # both hashes of each person
             s = np.uint64(sp[i])
-            x = s ^ k0
-            x ^= x >> np.uint64(16)
-            x = (x * np.uint64(0x7FEB352D)) & _MASK
-            x ^= x >> np.uint64(15)
-            x = (x * np.uint64(0x846CA68B)) & _MASK
-            x ^= x >> np.uint64(16)
-            h0[i] = np.uint32(x)
-            x = s ^ k1
-            x ^= x >> np.uint64(16)
-            x = (x * np.uint64(0x7FEB352D)) & _MASK
-            x ^= x >> np.uint64(15)
-            x = (x * np.uint64(0x846CA68B)) & _MASK
-            x ^= x >> np.uint64(16)
-            h1[i] = np.uint32(x)
+            h0[i] = _lowbias32(s, k0)
+            h1[i] = _lowbias32(s, k1)
         for k in range(n_keys):
             hk = h0 if k < 4 else h1
             shift = np.uint32(8 * (k & 3))
@@ -81,11 +84,11 @@ def _scan(spread, hkeys, thr, mode, out_idx, out_byte, out_code, found):
                     for i in range(m):
                         x, y = byte[i], tj[i]
                         code[i] += np.uint8(1) if x > y else np.uint8(0)
-                        code[i] |= np.uint8(0x80) if x == y else np.uint8(0)
+                        code[i] |= AMBIGUOUS if x == y else np.uint8(0)
             else:
                 t0 = t[0, a:e]
                 for i in range(m):
-                    code[i] = np.uint8(0x40) if byte[i] >= t0[i] else np.uint8(0)
+                    code[i] = _CANDIDATE if byte[i] >= t0[i] else np.uint8(0)
             oi, ob, oc = out_idx[k], out_byte[k], out_code[k]
             f = found[k]
             kept = 0
@@ -97,7 +100,7 @@ def _scan(spread, hkeys, thr, mode, out_idx, out_byte, out_code, found):
                     i = pos[q]
                     oi[f + q] = a + i
                     ob[f + q] = byte[i]
-                    oc[f + q] = code[i] & np.uint8(0xBF)
+                    oc[f + q] = code[i] & _KEEP_CODE
             f += kept
             found[k] = f
 
@@ -145,7 +148,6 @@ def warm() -> None:
     """Load the compiled scan from numba's cache before a run (or compile it once)."""
     if not kernel():
         return
-    from .patients import DEMAND           # the compiled version is per number of services
-    n = len(DEMAND)
+    n = len(DEMAND)                        # the compiled version is per number of services
     DenseScan().scan(np.arange(4, dtype=np.uint32), np.arange(2, dtype=np.uint32),
                      [np.zeros((1 + k % 2, 4), np.uint8) for k in range(n)], [k % 2 for k in range(n)])

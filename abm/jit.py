@@ -7,9 +7,10 @@ import os
 try:
     import numba
     jit = numba.njit(cache=True, nogil=True)
+    jit_inline = numba.njit(cache=True, nogil=True, inline="always")   # a helper inlined where it is called
 except ImportError:                    # pragma: no cover - numba is a dependency
     numba = None
-    jit = lambda f: f  # noqa: E731
+    jit = jit_inline = lambda f: f  # noqa: E731
 
 
 def enabled() -> bool:

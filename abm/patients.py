@@ -123,13 +123,16 @@ def refine_screened(cand: np.ndarray, byte: np.ndarray, vkey: np.uint32, rate: n
     return cand[hit], k[hit]
 
 
+AMBIGUOUS = np.uint8(0x80)     # in a levels code (dense_draws): the byte equals one of the person's levels
+
+
 def refine_levels(rows: np.ndarray, byte: np.ndarray, code: np.ndarray, vkey: np.uint32, rate: np.ndarray,
                   factor: float, kmax: int) -> tuple[np.ndarray, np.ndarray]:
     """poisson_levels from a compiled scan's output (dense_draws): people whose byte is above a level or
-    equals one (`code`: the count from bytes, 0x80 set where ambiguous), ascending; the ambiguous ones
+    equals one (`code`: the count from bytes, AMBIGUOUS set where it equals one), ascending; the ambiguous ones
     draw exactly. The same (people with any, counts) as poisson_levels."""
-    k = code & np.uint8(0x7F)
-    a = np.flatnonzero(code >= np.uint8(0x80))
+    k = code & ~AMBIGUOUS
+    a = np.flatnonzero(code >= AMBIGUOUS)
     if len(a):
         k[a] = _exact(byte[a], rows[a], vkey, rate, factor, kmax)
     keep = k > 0
