@@ -4,7 +4,7 @@
 """
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 from .params import default_parameters, flatten, load_arrangement, ARRANGEMENTS
@@ -98,6 +98,13 @@ def update(path: Path = ODD) -> bool:
     return False
 
 
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m abm.odd", description="Rewrite the generated blocks of the ODD.")
+    ap.add_argument("path", nargs="?", type=Path, default=ODD, help="the ODD file (default: %(default)s)")
+    path = ap.parse_args(argv).path
+    print(f"{path} updated" if update(path) else f"{path} already current")
+    return 0
+
+
 if __name__ == "__main__":
-    changed = update(Path(sys.argv[1]) if len(sys.argv) > 1 else ODD)
-    print("docs/ODD.md updated" if changed else "docs/ODD.md already current")
+    raise SystemExit(main())

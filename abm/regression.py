@@ -5,7 +5,7 @@ seed and short horizon. A change that moves them shows up in review as a diff of
 """
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import yaml
@@ -33,6 +33,14 @@ def write(path: Path = BASELINE) -> None:
     path.write_text(header + yaml.safe_dump(data, sort_keys=True))
 
 
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m abm.regression", description="Regenerate the regression baseline.")
+    ap.add_argument("path", nargs="?", type=Path, default=BASELINE, help="where to write it (default: %(default)s)")
+    path = ap.parse_args(argv).path
+    write(path)
+    print(f"wrote {path}")
+    return 0
+
+
 if __name__ == "__main__":
-    write(Path(sys.argv[1]) if len(sys.argv) > 1 else BASELINE)
-    print(f"wrote {BASELINE}")
+    raise SystemExit(main())
