@@ -100,3 +100,23 @@ def test_compiled_and_numpy_demand_give_the_same_run(monkeypatch):
     assert a.finance_records() == b.finance_records()
     assert np.array_equal(a.pop.health, b.pop.health)
     assert a.metrics["emergency_admissions_per_1000"] > 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 9, 70_001])
+def test_cell_sums_match_bincount(n, monkeypatch):
+    """The yearly weighted counts per (band, conditions) cell and people present per band: the compiled
+    loop gives np.bincount's float64 sums to the last bit (the same order of additions), vacant rows
+    left out of the counts."""
+    from abm.patients import cell_sums
+    rng = np.random.default_rng(n)
+    band = rng.integers(0, 7, n).astype(np.int8)
+    ltc = rng.integers(0, 9, n).astype(np.int8)
+    present = rng.random(n) < 0.8
+    w = (rng.lognormal(0, 0.5, n) * present).astype(np.float32)
+    got = cell_sums(band, ltc, w, present)
+    monkeypatch.setenv("ABM_KERNEL", "numpy")
+    want = cell_sums(band, ltc, w, present)
+    assert got[0].shape == (63,) and got[1].shape == (7,)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert got[1].sum() == present.sum()
+    assert np.isclose(got[0].sum(), w.sum(dtype=np.float64))
