@@ -116,18 +116,29 @@ def test_practices_own_age_structures_shape_their_lists():
 
 
 def test_place_sums_equal_masked_sums_to_the_last_bit():
-    """The chunked per-place sums of expected activity give numpy's own masked full-length sums exactly."""
-    from abm.finance import pairwise_matches, place_sums
-    assert pairwise_matches()
+    """The per-place sums of expected activity (chunked numpy, and the compiled pass) give numpy's own
+    masked full-length sums exactly, bit for bit, with places mixed and in runs as people are laid out."""
+    from abm.finance import _compiled_sums, _NO_TABLE, _NO_VALUES, compiled_matches, pairwise_matches, \
+        place_product_sums, place_sums
+    assert pairwise_matches() and compiled_matches()
     rng = np.random.default_rng(3)
-    for n in (5, 128, 129, 70_001, 300_017):
-        place = rng.integers(0, 4, n).astype(np.int8)
-        a32 = (rng.random(n) * rng.choice([0.0, 1e-3, 1.0, 40.0], n)).astype(np.float32)
-        a64 = rng.random(n) * 3.0
-        got32 = place_sums([a32, lambda s, e: a32[s:e] * np.float32(2)], place, 4, leaf=1000)
-        got64 = place_sums([a64], place, 4, np.float64, leaf=1000)
-        for q in range(4):
-            people = (place == q).astype(np.float32)
-            assert got32[0, q] == np.multiply(a32, people).sum()
-            assert got32[1, q] == np.multiply(a32 * np.float32(2), people).sum()
-            assert got64[0, q] == np.multiply(a64, people).sum()
+    for n in (0, 5, 8, 128, 129, 70_001, 300_017):
+        for place in (rng.integers(0, 4, n).astype(np.int8), np.sort(rng.integers(0, 4, n)).astype(np.int8)):
+            a32 = (rng.random(n) * rng.choice([0.0, 1e-3, 1.0, 40.0], n)).astype(np.float32)
+            a64 = rng.random(n) * 3.0
+            band = rng.integers(0, 7, n).astype(np.int8)
+            tab = [rng.random(7), rng.random(7) * 0.1]
+            got32 = place_sums([a32, lambda s, e: a32[s:e] * np.float32(2)], place, 4, leaf=1000)
+            got64 = place_sums([a64], place, 4, np.float64, leaf=1000)
+            fast32 = _compiled_sums((a32, a32 * np.float32(2)), a32, place, _NO_TABLE, place, 4, np.float32)
+            fast64 = _compiled_sums((a64,), a64, place, _NO_TABLE, place, 4, np.float64)
+            prod = place_product_sums(a32, band, tab, place, 4)
+            prod_np = place_sums([lambda s, e, t=t: a32[s:e] * t[band[s:e]] for t in tab], place, 4, np.float64)
+            for q in range(4):
+                people = (place == q).astype(np.float32)
+                want = [np.multiply(a32, people).sum(), np.multiply(a32 * np.float32(2), people).sum()]
+                assert got32[0, q] == want[0] and fast32[0, q] == want[0]
+                assert got32[1, q] == want[1] and fast32[1, q] == want[1]
+                assert got64[0, q] == fast64[0, q] == np.multiply(a64, people).sum()
+                for t in range(2):
+                    assert prod[t, q] == prod_np[t, q] == np.multiply(a32 * tab[t][band], people).sum()
