@@ -15,6 +15,8 @@ from . import counter_rng as crng
 from .metrics import continuity as coc_index
 from .dense_draws import LEVELS, SCREEN, DenseScan
 from .dense_draws import kernel as dense_kernel
+from .jit import enabled as _kernel_enabled
+from .jit import jit as _jit
 from .patients import DEMAND, KMAX, poisson_levels, poisson_screened, refine_levels, refine_screened
 from .params import SERVICES
 
@@ -33,6 +35,20 @@ def draw(m, t: int, purpose: int, rows: np.ndarray) -> np.ndarray:
     """Uniforms (float32) for `rows` in month t for one choice or split: the same whoever else draws."""
     return crng.uniform32(m.counter_key("demand", t, CHOICE + purpose), rows)
 
+
+@_jit
+def _pick_by_place(TH, POS, place, x):
+    """Care.pick for people in several places in one pass: POS[q, #{d: x >= TH[q, d]}] (the numpy path
+    gathers each threshold per episode)."""
+    out = np.empty(x.shape[0], POS.dtype)
+    for i in range(x.shape[0]):
+        q = place[i]
+        c = 0
+        for d in range(TH.shape[1]):
+            if x[i] >= TH[q, d]:
+                c += 1
+        out[i] = POS[q, c]
+    return out
 
 class Care:
     def __init__(self, model) -> None:
@@ -455,6 +471,8 @@ class Care:
             for d in range(D):
                 cnt += x >= TH[0, d]
             return POS[0][cnt]
+        if _kernel_enabled():
+            return _pick_by_place(TH, POS, place, x)
         # flat position in POS, q * (D + 1) + count, in the smallest integer (2-D fancy indexing is slower)
         code = np.multiply(place, D + 1, dtype=np.int8 if TH.shape[0] * (D + 1) < 128 else np.intp)
         for d in range(D):

@@ -120,3 +120,24 @@ def test_cell_sums_match_bincount(n, monkeypatch):
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
     assert got[1].sum() == present.sum()
     assert np.isclose(got[0].sum(), w.sum(dtype=np.float64))
+
+
+def test_provider_pick_by_place_matches_numpy(monkeypatch):
+    """Choosing providers for episodes in several places: the compiled pass gives the numpy path's flat
+    positions exactly, uniforms on the thresholds included, and places with one provider never move."""
+    from abm.care import Care
+    rng = np.random.default_rng(4)
+    shares = np.array([0.5, 0.2, 0.2, 0.1])
+    mask = np.array([[1, 1, 0, 1], [0, 1, 0, 0], [1, 1, 1, 1]], float)
+    tables = Care.pick_tables({"mask": mask}, shares, True)
+    place = rng.integers(0, 3, 50_000).astype(np.int8)
+    x = rng.random(50_000).astype(np.float32)
+    x[:300] = tables[0][place[:300], 0].clip(0, 1)            # exactly on a threshold
+    got = Care.pick(tables, place, len(x), lambda: x)
+    monkeypatch.setenv("ABM_KERNEL", "numpy")
+    want = Care.pick(tables, place, len(x), lambda: x)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    k = len(shares)
+    assert set(np.unique(got[place == 1])) == {1 * k + 1}     # one provider in place 1
+    assert set(np.unique(got[place == 0] - 0)) == {0, 1, 3}   # place 0 never uses provider 2
+    assert len(np.unique(got[place == 2])) == 4
