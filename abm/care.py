@@ -50,6 +50,7 @@ def _pick_by_place(TH, POS, place, x):
         out[i] = POS[q, c]
     return out
 
+
 class Care:
     def __init__(self, model) -> None:
         self.model = model

@@ -59,7 +59,7 @@ def place_sums(arrays: list, place: np.ndarray, n_places: int, dtype=np.float32,
     of numpy's own order where numba is used (`compiled_matches`: 2-3 times faster)."""
     n = len(place)
     if _compiled_ok() and not any(callable(a) for a in arrays):
-        xs = tuple(np.ascontiguousarray(a, dtype) for a in arrays)
+        xs = tuple(np.ascontiguousarray(a, dtype) for a in arrays)   # (x and band unused without a table)
         return _compiled_sums(xs, xs[0], place, _NO_TABLE, place, n_places, dtype)
     if not _pairwise_ok():          # another numpy: the plain masked sums
         whole = [a(0, n) if callable(a) else a for a in arrays]
@@ -74,8 +74,8 @@ def place_product_sums(x: np.ndarray, band: np.ndarray, tables: list, place: np.
     if _compiled_ok():
         tab = np.ascontiguousarray(np.stack([np.asarray(t, np.float64) for t in tables]))
         return _compiled_sums((_NO_VALUES,), x, band, tab, place, n_places, np.float64)
-    return place_sums([lambda s, e, t=t: x[s:e] * np.asarray(t)[band[s:e]] for t in tables], place, n_places,
-                      np.float64)
+    tables = [np.asarray(t) for t in tables]
+    return place_sums([lambda s, e, t=t: x[s:e] * t[band[s:e]] for t in tables], place, n_places, np.float64)
 
 
 def _chunked_sums(arrays, place, n_places, leaf, dtype):
@@ -103,7 +103,7 @@ _NO_VALUES = np.zeros(0, np.float64)
 
 def _compiled_ok() -> bool:
     """Whether the compiled sums are used: numba present (not ABM_KERNEL=numpy) and equal to numpy's
-    masked sums here (checked once, on the awkward lengths of `pairwise_matches`)."""
+    masked sums here (`compiled_matches`, checked once)."""
     if not _kernel_enabled():
         return False
     if not _COMPILED:
@@ -112,6 +112,8 @@ def _compiled_ok() -> bool:
 
 
 def compiled_matches() -> bool:
+    """Whether the compiled pass gives numpy's masked sums bit for bit here: arrays and products, on
+    lengths either side of the pairwise sum's 8 and 128."""
     rng = np.random.default_rng(1)
     for n in (0, 1, 7, 8, 127, 128, 129, 1000, 40_003):
         place = rng.integers(0, 3, n).astype(np.int8)
