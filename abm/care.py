@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import counter_rng as crng
+from .counter_rng import uniform32_at
 from .metrics import continuity as coc_index
 from .dense_draws import LEVELS, SCREEN, DenseScan
 from .dense_draws import kernel as dense_kernel
@@ -31,9 +32,14 @@ REFINE, CHOICE = 10, 100
 U32_MAX = 1.0 - 2.0 ** -24     # the largest uniform of counter_rng.uniform32
 
 
+def draw_key(m, t: int, purpose: int) -> np.uint32:
+    """The counter key of one choice or split in month t."""
+    return m.counter_key("demand", t, CHOICE + purpose)
+
+
 def draw(m, t: int, purpose: int, rows: np.ndarray) -> np.ndarray:
     """Uniforms (float32) for `rows` in month t for one choice or split: the same whoever else draws."""
-    return crng.uniform32(m.counter_key("demand", t, CHOICE + purpose), rows)
+    return crng.uniform32(draw_key(m, t, purpose), rows)
 
 
 @_jit
@@ -49,6 +55,28 @@ def _pick_by_place(TH, POS, place, x):
                 c += 1
         out[i] = POS[q, c]
     return out
+
+
+@_jit
+def _draw_pick(TH, POS, place, rows, key):
+    """Care.pick with each episode's uniform drawn in the same pass (counter_rng.uniform32(key, rows): the
+    same bits) and its place read from everyone's places (`place` empty: one place), so that no uniforms,
+    hashes or places of the episodes are stored (a dozen passes over them in numpy)."""
+    out = np.empty(rows.shape[0], POS.dtype)
+    one = place.shape[0] == 0
+    for e in range(rows.shape[0]):
+        r = rows[e]
+        x = uniform32_at(key, r)
+        q = 0 if one else place[r]
+        c = 0
+        for d in range(TH.shape[1]):
+            if x >= TH[q, d]:
+                c += 1
+        out[e] = POS[q, c]
+    return out
+
+
+_ONE_PLACE = np.zeros(0, np.int8)
 
 
 class Care:
@@ -480,6 +508,18 @@ class Care:
             code += x >= TH[:, d][place]
         return POS.ravel()[code]
 
+    @staticmethod
+    def pick_drawn(tables: tuple[np.ndarray, np.ndarray], place: np.ndarray | None, rows: np.ndarray,
+                   key: np.uint32) -> np.ndarray:
+        """pick() for episodes of people `rows`, their uniforms crng.uniform32(key, rows) and their places
+        place[rows] (`place`: everyone's, None for one place); compiled, one pass draws, looks up and picks."""
+        TH, POS = tables
+        if TH.shape[1] and _kernel_enabled():
+            pl = _ONE_PLACE if place is None else place
+            return _draw_pick(TH, POS, pl, rows, np.uint32(key))
+        return Care.pick(tables, None if place is None else place[rows], len(rows),
+                         lambda: crng.uniform32(key, rows))
+
     # ------------------------------------------------------------------ delivery
     def deliver(self, t: int, counts: dict | None = None) -> None:
         """Route this month's needs (`demand`), apply capacity, record transitions, contact history and health."""
@@ -575,8 +615,7 @@ class Care:
             for rows, per, purpose, key in ((idx, kk, 10 + j, s), add.get(s, (None,) * 2) + (20 + j, "disc_" + s)):
                 if rows is None:
                     continue
-                at = self.pick(tables, None if place is None else place[rows], len(rows),
-                               lambda rows=rows, purpose=purpose: draw(m, t, purpose, rows))
+                at = self.pick_drawn(tables, place, rows, draw_key(m, t, purpose))
                 prov = prov_at[at]
                 if np.ndim(per):
                     n_at = np.bincount(at, weights=per, minlength=len(prov_at))

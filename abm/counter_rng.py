@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .jit import jit_inline
+
 GOLDEN = np.uint32(0x9E3779B1)
 _M1, _M2 = np.uint32(0x7FEB352D), np.uint32(0x846CA68B)
 _S15, _S16 = np.uint32(15), np.uint32(16)
@@ -58,3 +60,23 @@ def uniform(k: np.uint32, rows: np.ndarray) -> np.ndarray:
 def uniform32(k: np.uint32, rows: np.ndarray) -> np.ndarray:
     """One uniform in [0, 1) per row as float32 (24-bit resolution), for splits of small counts."""
     return (bits(k, spread(rows)) >> np.uint32(8)).astype(np.float32) * np.float32(2.0 ** -24)
+
+
+# the same hash for one row inside a compiled loop: 32-bit products kept in 64 bits and masked (numba
+# widens 32-bit integer arithmetic), every constant unsigned so nothing turns into a float
+_MASK = np.uint64(0xFFFFFFFF)
+_G64, _M1_64, _M2_64 = np.uint64(0x9E3779B1), np.uint64(0x7FEB352D), np.uint64(0x846CA68B)
+_R8, _R15, _R16 = np.uint64(8), np.uint64(15), np.uint64(16)
+
+
+@jit_inline
+def uniform32_at(k, row):
+    """uniform32(k, [row])[0] inside a compiled loop: the same bits, so the same float32."""
+    x = ((np.uint64(row) * _G64) & _MASK) ^ np.uint64(k)
+    x ^= x >> _R16
+    x = (x * _M1_64) & _MASK
+    x ^= x >> _R15
+    x = (x * _M2_64) & _MASK
+    x ^= x >> _R16
+    return np.float32(x >> _R8) * np.float32(2.0 ** -24)
+

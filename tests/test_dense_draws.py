@@ -85,14 +85,17 @@ def test_too_many_services_for_two_hashes_are_refused():
         DenseScan().scan(spread, [1, 2], [np.zeros(10, np.uint8)] * 9, [SCREEN] * 9)
 
 
-def test_compiled_and_numpy_demand_give_the_same_run(monkeypatch):
-    """A run with the compiled scan equals one with the numpy passes: metrics, finance and every person's
-    health, through a year change and a surge that moves GP contacts off their yearly levels."""
+@pytest.mark.parametrize("economy", [None, "configs/economies/black_country.yaml"])
+def test_compiled_and_numpy_demand_give_the_same_run(monkeypatch, economy):
+    """A run with the compiled kernels equals one with the numpy passes: metrics, finance and every
+    person's health, through a year change and a surge that moves GP contacts off their yearly levels, in
+    one place and in four (provider choice by place, per-place sums)."""
     shocks = [{"kind": "demand_surge", "month": 5, "size": 0.2, "service": "gp_f2f"}]
+    eco = {} if economy is None else {"economy": economy}
     runs = []
     for engine in ("numba", "numpy"):
         monkeypatch.setenv("ABM_KERNEL", engine)
-        m = ContractingModel("icp_full", rng=5, population_scale=0.02, shocks=shocks)
+        m = ContractingModel("icp_full", rng=5, population_scale=0.02, shocks=shocks, **eco)
         m.run(14)
         runs.append(m)
     a, b = runs
@@ -141,3 +144,50 @@ def test_provider_pick_by_place_matches_numpy(monkeypatch):
     assert set(np.unique(got[place == 1])) == {1 * k + 1}     # one provider in place 1
     assert set(np.unique(got[place == 0] - 0)) == {0, 1, 3}   # place 0 never uses provider 2
     assert len(np.unique(got[place == 2])) == 4
+
+
+@pytest.mark.parametrize("several", [False, True])
+def test_provider_pick_with_its_draws_matches_numpy(monkeypatch, several):
+    """Drawing the uniforms inside the compiled pick (pick_drawn) gives the flat positions of drawing them
+    first (counter_rng.uniform32) and picking with numpy, in one place and several, for one provider
+    (no draw), two and four; rows repeat and skip, as episodes do."""
+    from abm.care import Care
+    rng = np.random.default_rng(7)
+    key = np.uint32(0x51A7E)
+    everyone = rng.integers(0, 3, 200_000).astype(np.int8)          # each person's place
+    rows = np.sort(rng.choice(200_000, 60_000))
+    for shares in (np.array([1.0]), np.array([0.6, 0.4]), np.array([0.5, 0.2, 0.2, 0.1])):
+        mask = np.ones((3 if several else 1, len(shares)))
+        if several and len(shares) > 1:
+            mask[1, 1:] = 0                                          # place 1 has one provider
+        tables = Care.pick_tables({"mask": mask}, shares, several)
+        place = everyone if several else None
+        monkeypatch.setenv("ABM_KERNEL", "numba")
+        got = Care.pick_drawn(tables, place, rows, key)
+        monkeypatch.setenv("ABM_KERNEL", "numpy")
+        want = Care.pick(tables, None if place is None else place[rows], len(rows),
+                         lambda: crng.uniform32(key, rows))
+        assert np.array_equal(got, want)
+        k = len(shares)
+        if several:                     # places 0 and 2 use every provider, place 1 one (or k = 1)
+            assert np.unique(got[place[rows] == 1]).tolist() == [k]
+            assert len(np.unique(got)) == (2 * k + 1 if k > 1 else 3)
+        else:
+            assert len(np.unique(got)) == k
+
+
+def test_compiled_uniform_equals_numpy_bits():
+    """counter_rng.uniform32_at, used inside compiled loops, gives uniform32's float32 for every row: high
+    rows, keys with the top bit set, and row 0 (a changed constant or a missing mask fails this)."""
+    import numba
+
+    @numba.njit
+    def at(k, rows):
+        out = np.empty(rows.shape[0], np.float32)
+        for i in range(rows.shape[0]):
+            out[i] = crng.uniform32_at(k, rows[i])
+        return out
+    rows = np.concatenate([[0, 1, 2**31 - 1], np.random.default_rng(3).integers(0, 2**31 - 1, 5000)])
+    for k in (np.uint32(0), np.uint32(0xFFFFFFFF), np.uint32(0x9E3779B1)):
+        assert np.array_equal(at(k, rows), crng.uniform32(k, rows))
+
