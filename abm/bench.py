@@ -177,18 +177,42 @@ def time_alternating(arrangement: str, patients: int | None, months: int, seed: 
     models = [ContractingModel(arrangement=arrangement, rng=seed, **model_kwargs(n, eco))
               for n, eco in ((patients, economy), (None, None))]
     cpu, pm = [0.0, 0.0], [0, 0]
+    blocks = []                                  # each block's own ratio (CPU per patient-month)
     gc.collect()
     for start in range(0, months, block):
+        here = []
         for i, m in enumerate(models):
-            c0 = time.process_time()
+            c0, n0 = time.process_time(), pm[i]
             for _ in range(min(block, months - start)):
                 pm[i] += m.pop.n
                 m.step()
-            cpu[i] += time.process_time() - c0
+            c = time.process_time() - c0
+            cpu[i] += c
+            here.append(c / (pm[i] - n0))
+        if here[1] > 0:
+            blocks.append(here[0] / here[1])
     per = [c / n if n else float("nan") for c, n in zip(cpu, pm)]
     ratio = per[0] / per[1] if per[1] > 0 else float("nan")
     return {"alternating_cpu_ratio": ratio, "alternating_block_months": block,
-            "alternating_cpu_seconds": cpu[0], "alternating_reference_cpu_seconds": cpu[1]}
+            "alternating_cpu_seconds": cpu[0], "alternating_reference_cpu_seconds": cpu[1],
+            "alternating_block_ratios": blocks,
+            "alternating_block_ratio_median": float(statistics.median(blocks)) if blocks else float("nan"),
+            "alternating_block_ratio_interval": median_interval(blocks)}
+
+
+def median_interval(x: list[float], level: float = 0.95) -> list[float] | None:
+    """A distribution-free interval for the median of `x`: the order statistics k and n+1-k, k the largest
+    rank with P(Binomial(n, 1/2) < k) <= (1 - level) / 2 (at least `level` coverage if the values were
+    independent; blocks of one run share the machine's drift, so read it as a spread). None below 6 values."""
+    from scipy.stats import binom
+    n = len(x)
+    k = 0
+    while k + 1 <= n // 2 and binom.cdf(k, n, 0.5) <= (1 - level) / 2:
+        k += 1
+    if k == 0:
+        return None
+    v = sorted(x)
+    return [float(v[k - 1]), float(v[n - k])]
 
 
 def linear_scaling(r: dict, ref: dict) -> dict:
@@ -380,7 +404,10 @@ def run_bench(patients: int | None = None, months: int = 120, arrangement: str =
     for k, ls in lin.items():          # (after the peak: both economies are in memory at once)
         ls.update(time_alternating(k, patients, months, seed, economy))
         say(f"{k:<17} stepped in turn with the default economy, 12 months at a time: "
-            f"{ls['alternating_cpu_ratio']:.2f}x linear on CPU time")
+            f"{ls['alternating_cpu_ratio']:.3f}x linear on CPU time (blocks: median "
+            f"{ls['alternating_block_ratio_median']:.3f}"
+            + (", 95% interval {:.3f}-{:.3f})".format(*ls['alternating_block_ratio_interval'])
+               if ls['alternating_block_ratio_interval'] else ")"))
     if lin:
         result["linear_scaling"] = lin[worst["arrangement"]]
     if len(per) > 1:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from abm import bench
@@ -87,6 +88,19 @@ def test_alternating_ratio_compares_cpu_per_patient_month():
     assert r["alternating_block_months"] == 2
     assert r["alternating_cpu_seconds"] > 0 and r["alternating_reference_cpu_seconds"] > 0
     assert r["alternating_cpu_ratio"] > 0
+    assert len(r["alternating_block_ratios"]) == 2 and all(x > 0 for x in r["alternating_block_ratios"])
+    assert r["alternating_block_ratio_median"] == pytest.approx(np.median(r["alternating_block_ratios"]))
+    assert r["alternating_block_ratio_interval"] is None          # two blocks: too few for an interval
+
+
+def test_median_interval_uses_binomial_ranks():
+    """Ten values: the 2nd and 9th smallest (coverage 97.9%: one rank further in would be 89%); six: the
+    extremes (96.9%); five: none (no pair of ranks reaches 95%). Order of the input does not matter."""
+    x = [1.07, 0.93, 1.01, 0.99, 1.20, 0.80, 1.00, 0.97, 1.03, 0.95]
+    assert bench.median_interval(x) == [0.93, 1.07]
+    assert bench.median_interval(x[:6]) == [0.8, 1.2]
+    assert bench.median_interval(x[:5]) is None
+    assert bench.median_interval(x, level=0.8) == [0.95, 1.03]
 
 
 def test_bench_economy_without_linear_reference(capsys):
