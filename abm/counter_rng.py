@@ -64,19 +64,26 @@ def uniform32(k: np.uint32, rows: np.ndarray) -> np.ndarray:
 
 # the same hash for one row inside a compiled loop: 32-bit products kept in 64 bits and masked (numba
 # widens 32-bit integer arithmetic), every constant unsigned so nothing turns into a float
+# (numba's disk cache of a kernel that inlines these does not notice edits here: clear __pycache__ after one)
 _MASK = np.uint64(0xFFFFFFFF)
-_G64, _M1_64, _M2_64 = np.uint64(0x9E3779B1), np.uint64(0x7FEB352D), np.uint64(0x846CA68B)
-_R8, _R15, _R16 = np.uint64(8), np.uint64(15), np.uint64(16)
+_G64, _M1_64, _M2_64 = np.uint64(GOLDEN), np.uint64(_M1), np.uint64(_M2)
+_R8, _R15, _R16 = np.uint64(8), np.uint64(_S15), np.uint64(_S16)
 
 
 @jit_inline
-def uniform32_at(k, row):
-    """uniform32(k, [row])[0] inside a compiled loop: the same bits, so the same float32."""
-    x = ((np.uint64(row) * _G64) & _MASK) ^ np.uint64(k)
+def bits_at(s, key):
+    """bits() for one row inside a compiled loop, from its spread `s` (both as uint64): lowbias32(s ^ key)."""
+    x = s ^ key
     x ^= x >> _R16
     x = (x * _M1_64) & _MASK
     x ^= x >> _R15
     x = (x * _M2_64) & _MASK
     x ^= x >> _R16
-    return np.float32(x >> _R8) * np.float32(2.0 ** -24)
+    return np.uint32(x)
 
+
+@jit_inline
+def uniform32_at(k, row):
+    """uniform32(k, [row])[0] inside a compiled loop: the same bits, so the same float32."""
+    x = bits_at((np.uint64(row) * _G64) & _MASK, np.uint64(k))
+    return np.float32(x >> np.uint32(8)) * np.float32(2.0 ** -24)

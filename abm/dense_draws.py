@@ -18,28 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import counter_rng as crng
-from .jit import enabled, jit, jit_inline
+from .jit import enabled, jit
 from .patients import AMBIGUOUS, DEMAND
 
 LEVELS, SCREEN = 0, 1          # how a service's byte is read: against CDF levels, or a screening level
 _CANDIDATE = np.uint8(0x40)    # in the scan only: a screened person kept (cleared in the output code)
 _KEEP_CODE = np.uint8(~_CANDIDATE)  # the output code: the candidate mark cleared
-_MASK = np.uint64(0xFFFFFFFF)
-_M1, _M2 = np.uint64(crng._M1), np.uint64(crng._M2)
-_S15, _S16 = np.uint64(crng._S15), np.uint64(crng._S16)
 CHUNK = 2048                   # people scanned together: their hashes, bytes and codes stay in L1
-
-
-@jit_inline
-def _lowbias32(s, key):
-    """counter_rng.bits for one row: lowbias32(spread ^ key), in 64-bit arithmetic masked to 32 bits."""
-    x = s ^ key
-    x ^= x >> _S16
-    x = (x * _M1) & _MASK
-    x ^= x >> _S15
-    x = (x * _M2) & _MASK
-    x ^= x >> _S16
-    return np.uint32(x)
 
 
 @jit
@@ -69,8 +54,8 @@ def _scan(spread, hkeys, thr, mode, out_idx, out_byte, out_code, found):
         sp = spread[a:e]
         for i in range(m):             # both hashes of each person
             s = np.uint64(sp[i])
-            h0[i] = _lowbias32(s, k0)
-            h1[i] = _lowbias32(s, k1)
+            h0[i] = crng.bits_at(s, k0)
+            h1[i] = crng.bits_at(s, k1)
         for k in range(n_keys):
             hk = h0 if k < 4 else h1
             shift = np.uint32(8 * (k & 3))
