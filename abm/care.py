@@ -114,7 +114,6 @@ class Care:
         self.needs: dict = {}
         self.units_place = None                 # [place, organisation, service] this month (several places)
         self._place_key = None
-        self._place_small_key = None
         self._practice_org_key = None
         self.coc_patient = np.zeros(0, dtype=np.float32)     # Bice-Boxerman index, 0 where undefined
         self.coc_valid = np.zeros(0, dtype=bool)
@@ -414,16 +413,8 @@ class Care:
         eff = self.p["digital"]["health_effect"]
         return 3.0 * 1.5 * (1.0 + max(eff, 0.0))
 
-    def person_place_small(self) -> np.ndarray:
-        """person_place() in the smallest integer type (cheaper to gather), cached alike."""
-        place = self.person_place()
-        if self._place_small_key is not self._person_place:
-            self._place_small = place.astype(np.int8 if self.n_places < 128 else np.int16)
-            self._place_small_key = self._person_place
-        return self._place_small
-
     def person_practice_org(self) -> np.ndarray:
-        """Each person's registered practice as an organisation index, cached like person_place()."""
+        """Each person's registered practice as an organisation index, cached until registrations change."""
         pop = self.model.pop
         key = (pop.registrations, pop.n)
         if self._practice_org_key != key:
@@ -432,11 +423,13 @@ class Care:
         return self._practice_org
 
     def person_place(self) -> np.ndarray:
-        """Each person's place (their practice's), cached until registrations change."""
+        """Each person's place (their practice's) in the smallest integer type (cheaper to gather), cached
+        until registrations change."""
         pop = self.model.pop
         key = (pop.registrations, pop.n)
         if self._place_key != key:
-            self._person_place = self.place_of_practice[pop.practice]
+            small = self.place_of_practice.astype(np.int8 if self.n_places < 128 else np.int16)
+            self._person_place = small[pop.practice]
             self._place_key = key
         return self._person_place
 
@@ -538,7 +531,7 @@ class Care:
         # the federation of the person's place
         n_prac = len(m.practices)
         P = self.n_places
-        place = self.person_place_small() if P > 1 else None
+        place = self.person_place() if P > 1 else None
         units_place = np.zeros((P, n_orgs, len(SERVICES))) if P > 1 else None
         gp_idx = counts["gp_f2f"][0]                   # the same people for both GP kinds
         own_all = np.zeros(len(gp_idx), np.uint8)

@@ -295,7 +295,7 @@ class Finance:
         # one place at a time: sums over everyone with the other places' people masked out (place_sums, the
         # same sums to the last bit, in one pass); the GP rates per practice once (every practice's people
         # are in one place)
-        place = care.person_place_small()
+        place = care.person_place()
         pop = m.pop
         tr = self.p["transitions"]
         em = self._planned_emergency_rate()
