@@ -191,3 +191,18 @@ def test_compiled_uniform_equals_numpy_bits():
     for k in (np.uint32(0), np.uint32(0xFFFFFFFF), np.uint32(0x9E3779B1)):
         assert np.array_equal(at(k, rows), crng.uniform32(k, rows))
 
+
+def test_compiled_uniforms_equal_numpy(monkeypatch):
+    """uniform and uniform32 in one compiled pass give numpy's floats for rows of any integer type,
+    strided views and no rows."""
+    rows = np.random.default_rng(8).integers(0, 2**31 - 1, 20_001)
+    cases = [rows, rows.astype(np.int32), rows.astype(np.uint32), rows[::3], rows[:0]]
+    for f in (crng.uniform, crng.uniform32):
+        for k in (np.uint32(0), np.uint32(0xFFFFFFFF), np.uint32(12345)):
+            monkeypatch.setenv("ABM_KERNEL", "numba")
+            got = [f(k, r) for r in cases]
+            monkeypatch.setenv("ABM_KERNEL", "numpy")
+            want = [f(k, r) for r in cases]
+            for g, w in zip(got, want):
+                assert g.dtype == w.dtype and np.array_equal(g, w)
+
