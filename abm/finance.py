@@ -7,8 +7,6 @@ from __future__ import annotations
 import numpy as np
 
 from .contracts import Contract, ContractNetwork, build_network
-from .jit import enabled as _kernel_enabled
-from .jit import jit, jit_inline
 from .kinds import CONTRACT_KINDS, PAYMENT_KINDS, ContractKind
 from .money import Ledger
 from .params import SERVICES, load_arrangement
@@ -17,217 +15,6 @@ S = {s: i for i, s in enumerate(SERVICES)}
 # allocations are set from what the status quo spends, whatever the arrangement, so every arrangement
 # gets the same money (the baseline a researcher compares against may be any arrangement)
 STATUS_QUO = "fragmented"
-
-
-PLACE_LEAF = 1 << 15      # elements per chunk of place_sums (a few MB of working set, in cache); at least 128
-
-
-def _pairwise_leaves(n: int, leaf: int) -> list[tuple[int, int]]:
-    """The chunks [start, end) that numpy's pairwise summation splits [0, n) into before they reach `leaf`
-    elements (split at half, rounded down to a multiple of 8, as numpy does), in order."""
-    out, todo = [], [(0, n)]
-    while todo:
-        s, e = todo.pop()
-        if e - s <= leaf:
-            out.append((s, e))
-            continue
-        h = (e - s) // 2
-        h -= h % 8
-        todo += [(s + h, e), (s, s + h)]
-    return out
-
-
-def _combine(sums: dict, s: int, e: int, leaf: int):
-    if e - s <= leaf:
-        return sums[s]
-    h = (e - s) // 2
-    h -= h % 8
-    return _combine(sums, s, s + h, leaf) + _combine(sums, s + h, e, leaf)
-
-
-def place_sums(arrays: list, place: np.ndarray, n_places: int, dtype=np.float32, leaf: int = PLACE_LEAF) -> np.ndarray:
-    """[array, place] sums of each array over each place's people, equal to the last bit to
-    `(a * (place == q)).sum()` over everyone, in one cache-sized pass instead of a full-length product
-    and sum per array and place (80 ms a year at 1.34 M people and four places).
-
-    numpy sums a contiguous array pairwise: halves (rounded down to a multiple of 8) until blocks of
-    at most 128, and the sum of a chunk is the same whether it stands alone or inside the whole. So the
-    masked products are summed chunk by chunk (chunks of numpy's own split) and the chunk sums added up
-    the same tree, in the arrays' dtype (`dtype`, shared by all). An item of `arrays` may instead be a
-    function (start, end) -> that slice of the array, computed chunk by chunk (never in full). Checked
-    against this numpy on first use (`pairwise_matches`). Arrays alone are summed in one compiled pass
-    of numpy's own order where numba is used (`compiled_matches`: 2-3 times faster)."""
-    n = len(place)
-    if _compiled_ok() and not any(callable(a) for a in arrays):
-        xs = tuple(np.ascontiguousarray(a, dtype) for a in arrays)   # (x and band unused without a table)
-        return _compiled_sums(xs, xs[0], place, _NO_TABLE, place, n_places, dtype)
-    if not _pairwise_ok():          # another numpy: the plain masked sums
-        whole = [a(0, n) if callable(a) else a for a in arrays]
-        return np.array([[np.multiply(a, (place == q).astype(np.float32)).sum() for q in range(n_places)]
-                         for a in whole], dtype)
-    return _chunked_sums(arrays, place, n_places, leaf, dtype)
-
-
-def place_product_sums(x: np.ndarray, band: np.ndarray, tables: list, place: np.ndarray, n_places: int) -> np.ndarray:
-    """[table, place] float64 sums of x * table[band] over each place's people: place_sums of those
-    products, without forming them (one compiled pass where numba is used)."""
-    if _compiled_ok():
-        tab = np.ascontiguousarray(np.stack([np.asarray(t, np.float64) for t in tables]))
-        return _compiled_sums((_NO_VALUES,), x, band, tab, place, n_places, np.float64)
-    tables = [np.asarray(t) for t in tables]
-    return place_sums([lambda s, e, t=t: x[s:e] * t[band[s:e]] for t in tables], place, n_places, np.float64)
-
-
-def _chunked_sums(arrays, place, n_places, leaf, dtype):
-    n = len(place)
-    sums = {}
-    qs = np.arange(n_places, dtype=place.dtype)[:, None]
-    x = np.empty((len(arrays), 1, leaf), dtype)                     # [array, 1, person]
-    prod = np.empty((len(arrays), n_places, leaf), dtype)            # [array, place, person]
-    mask = np.empty((n_places, leaf), dtype)
-    for s, e in _pairwise_leaves(n, leaf):
-        k = e - s
-        for i, a in enumerate(arrays):
-            x[i, 0, :k] = a(s, e) if callable(a) else a[s:e]
-        np.equal(place[s:e], qs, out=mask[:, :k], casting="unsafe")  # 1 or 0 by place
-        np.multiply(x[:, :, :k], mask[None, :, :k], out=prod[:, :, :k])
-        sums[s] = prod[:, :, :k].sum(axis=2)
-    return _combine(sums, 0, n, leaf) if n else np.zeros((len(arrays), n_places), dtype)
-
-
-_PAIRWISE = []
-_COMPILED = []
-_NO_TABLE = np.zeros((0, 7))
-_NO_VALUES = np.zeros(0, np.float64)
-
-
-def _compiled_ok() -> bool:
-    """Whether the compiled sums are used: numba present (not ABM_KERNEL=numpy) and equal to numpy's
-    masked sums here (`compiled_matches`, checked once)."""
-    if not _kernel_enabled():
-        return False
-    if not _COMPILED:
-        _COMPILED.append(compiled_matches())
-    return _COMPILED[0]
-
-
-def compiled_matches() -> bool:
-    """Whether the compiled pass gives numpy's masked sums bit for bit here: arrays and products, on
-    lengths either side of the pairwise sum's 8 and 128."""
-    rng = np.random.default_rng(1)
-    for n in (0, 1, 7, 8, 127, 128, 129, 1000, 40_003):
-        place = rng.integers(0, 3, n).astype(np.int8)
-        band = rng.integers(0, 7, n).astype(np.int8)
-        a = (rng.random(n) * rng.choice([0.0, 1e-3, 1.0, 40.0], n)).astype(np.float32)
-        tab = rng.random((2, 7))
-        got = _compiled_sums((a, a * np.float32(3)), a, place, _NO_TABLE, place, 3, np.float32)
-        got64 = _compiled_sums((_NO_VALUES,), a, band, tab, place, 3, np.float64)
-        for q in range(3):
-            people = (place == q).astype(np.float32)
-            if got[0, q] != np.multiply(a, people).sum() or got[1, q] != np.multiply(a * np.float32(3), people).sum():
-                return False
-            for t in range(2):
-                if got64[t, q] != np.multiply(a * tab[t][band], people).sum():
-                    return False
-    return True
-
-
-def _pairwise_ok() -> bool:
-    if not _PAIRWISE:
-        _PAIRWISE.append(pairwise_matches())
-    return _PAIRWISE[0]
-
-
-def pairwise_matches() -> bool:
-    """Whether place_sums reproduces numpy's masked sums here (float32 and float64, awkward lengths)."""
-    rng = np.random.default_rng(0)
-    for n in (1, 127, 129, 1000, 40_003):
-        place = rng.integers(0, 3, n).astype(np.int8)
-        for dt in (np.float32, np.float64):
-            a = rng.random(n).astype(dt)
-            got = _chunked_sums([a], place, 3, 256, dt)
-            want = [np.multiply(a, (place == q).astype(np.float32)).sum() for q in range(3)]
-            if not np.array_equal(got[0], np.array(want, dt)):
-                return False
-    return True
-
-
-# ----------------------------------------------------------------- compiled per-place sums
-# numpy's pairwise sum, as its source writes it: below 8 elements one running sum; up to 128, eight
-# running sums (element i into sum i mod 8) added as ((0+1)+(2+3))+((4+5)+(6+7)), then the remainder one
-# by one; above 128, the two halves (the first rounded down to a multiple of 8) summed alike and added.
-# Masked-out people add +0, which leaves a sum unchanged, so each person's value is added to their own
-# place's sums only (the values are finite and not negative: rates and expected activity).
-@jit_inline
-def _pairwise_leaf(x, s, pl, p0, n, res, d, a, r):
-    """res[d, a, place] <- numpy's pairwise sums of x[s:s+n] (n <= 128) masked to each place (pl[p0+i]: the
-    place of x[s+i])."""
-    P = res.shape[2]
-    for q in range(P):
-        res[d, a, q] = 0
-    if n < 8:
-        for i in range(n):
-            res[d, a, pl[p0 + i]] += x[s + i]
-        return
-    for q in range(P):
-        for j in range(8):
-            r[q, j] = 0
-    m = n - n % 8
-    for i in range(m):
-        r[pl[p0 + i], i & 7] += x[s + i]
-    for q in range(P):
-        res[d, a, q] = ((r[q, 0] + r[q, 1]) + (r[q, 2] + r[q, 3])) + ((r[q, 4] + r[q, 5]) + (r[q, 6] + r[q, 7]))
-    for i in range(m, n):
-        res[d, a, pl[p0 + i]] += x[s + i]
-
-
-@jit
-def _pairwise_tree(xs, x, band, tab, place, res, vals, r):
-    """res[0] <- sums [value, place] over everyone in numpy's pairwise order: the recursion written as a
-    loop over a stack of (start, length, depth, stage), the halves' sums kept one depth down. The values
-    are the arrays `xs` (when tab has no rows) or x * tab[t, band] for each row t of `tab` (in float64)."""
-    A, P = res.shape[1], res.shape[2]
-    stack = np.empty((2 * res.shape[0], 4), np.int64)
-    stack[0] = (0, place.shape[0], 0, 0)
-    top = 1
-    while top:
-        top -= 1
-        s, n, d, stage = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
-        if n <= 128:
-            if tab.shape[0] == 0:
-                for a in range(A):
-                    _pairwise_leaf(xs[a], s, place, s, n, res, d, a, r)
-            else:
-                for i in range(n):
-                    xi, b = np.float64(x[s + i]), band[s + i]
-                    for t in range(A):
-                        vals[t, i] = xi * tab[t, b]
-                for t in range(A):
-                    _pairwise_leaf(vals[t], 0, place, s, n, res, d, t, r)
-            continue
-        n2 = n // 2
-        n2 -= n2 % 8
-        if stage == 1:          # the first half is summed one depth down: keep it, then sum the second
-            for a in range(A):
-                for q in range(P):
-                    res[d, a, q] = res[d + 1, a, q]
-        elif stage == 2:        # both halves done
-            for a in range(A):
-                for q in range(P):
-                    res[d, a, q] += res[d + 1, a, q]
-            continue
-        stack[top] = (s, n, d, stage + 1)
-        stack[top + 1] = (s, n2, d + 1, 0) if stage == 0 else (s + n2, n - n2, d + 1, 0)
-        top += 2
-    return 0
-
-
-def _compiled_sums(xs: tuple, x, band, tab, place, n_places: int, dtype) -> np.ndarray:
-    A = len(xs) if tab.shape[0] == 0 else tab.shape[0]
-    res = np.zeros((64, A, n_places), dtype)            # one [value, place] block per depth of the tree
-    if len(place):
-        _pairwise_tree(xs, x, band, tab, place, res, np.empty((A, 128), dtype), np.empty((n_places, 8), dtype))
-    return res[0].copy()
 
 
 def corridor_transfer(terms: dict, deviation: float, value: float) -> float:
@@ -292,22 +79,28 @@ class Finance:
         if P == 1:
             e = self._expected_units(None, 0, surge)
             return e[None] if by_place else e
-        # one place at a time: sums over everyone with the other places' people masked out (place_sums, the
-        # same sums to the last bit, in one pass); the GP rates per practice once (every practice's people
-        # are in one place)
-        place = care.person_place()
-        pop = m.pop
-        tr = self.p["transitions"]
-        em = self._planned_emergency_rate()
-        keys = ("community_contacts", "outpatient", "elective", "mental_health", "social_care")
-        sums32 = place_sums([em] + [pop.rate[k] for k in keys], place, P)
-        band = pop.band
-        tables = [np.asarray(tr[k]) for k in ("discharge_to_community", "discharge_to_social_care")]
-        sums64 = place_product_sums(em, band, tables, place, P)
-        shared = {"em": sums32[0], "rate": dict(zip(keys, sums32[1:])), "disc": sums64,
-                  "gp": np.bincount(pop.practice, weights=pop.rate["gp_contacts"], minlength=len(m.practices))}
+        shared = self.place_totals()
         per = np.stack([self._expected_units(q, q, surge, shared) for q in range(P)])
         return per if by_place else per.sum(axis=0)
+
+    def place_totals(self) -> dict:
+        """Each place's expected yearly totals at this year's rates: emergencies planned ("em"), the
+        discharges to community and social care they lead to ("disc"), every other service's rate sum
+        ("rate"), and GP contacts per practice ("gp"), from one pass of sums by practice and cell
+        (Population.practice_cell_sums; a practice is in one place)."""
+        m = self.model
+        pop, P = m.pop, m.care.n_places
+        tr = self.p["transitions"]
+        frailty, em = pop.practice_cell_sums(self._planned_emergency_rate())
+        of = m.care.place_of_practice
+        frailty_q, em_q = np.zeros((P, 63)), np.zeros((P, 7))
+        np.add.at(frailty_q, of, frailty)
+        np.add.at(em_q, of, em)
+        coef = lambda k: pop.coef[k].astype(np.float64).ravel() * pop.trend.get(k, 1.0)
+        keys = ("community_contacts", "outpatient", "elective", "mental_health", "social_care")
+        disc = [em_q @ np.asarray(tr[k], np.float64) for k in ("discharge_to_community", "discharge_to_social_care")]
+        return {"em": em_q.sum(axis=1), "rate": {k: frailty_q @ coef(k) for k in keys}, "disc": disc,
+                "gp": frailty @ coef("gp_contacts")}
 
     def _planned_emergency_rate(self) -> np.ndarray:
         """Emergencies are planned from the population's current risk (health and prevention included),

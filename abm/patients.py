@@ -183,6 +183,17 @@ def cell_sums(band: np.ndarray, ltc: np.ndarray, weights: np.ndarray, present: n
             np.bincount(band, weights=present, minlength=7))
 
 
+@_jit
+def _practice_cell_sums(band, ltc, practice, here, em, n_practices):
+    frailty = np.zeros((n_practices, 63))
+    emergency = np.zeros((n_practices, 7))
+    for i in range(band.shape[0]):
+        k, b = practice[i], band[i]
+        frailty[k, b * 9 + ltc[i]] += np.float64(here[i])
+        emergency[k, b] += np.float64(em[i])
+    return frailty, emergency
+
+
 def chunks(n: int, size: int | None = None):
     """[start, end) ranges covering 0..n-1, `size` (CHUNK) at a time."""
     size = size or CHUNK
@@ -529,6 +540,23 @@ class Population:
             out += np.bincount(key[self.present[a:b]] if vacant else key, minlength=size)
         out = out.astype(float)
         return out.reshape(self.n_practices, 63) if by_practice else out
+
+    def practice_cell_sums(self, em: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per practice: the frailty of its registered people summed by (band, conditions) cell, [practice,
+        63], and `em` (a per-person value) summed by band, [practice, 7], float64, added in row order.
+
+        A person's rate of a service is coef[cell] x frailty (compute_rates), so any group's expected
+        activity is sum_cell coef[cell] x these sums: one pass gives every service's totals by practice
+        and by place (a practice is in one place), where summing each rate per place is a pass per
+        service. One compiled loop, or np.bincount (the same order, so the same sums)."""
+        here = self.frailty * self.present if self._size < self.n else self.frailty
+        if _kernel_enabled():
+            return _practice_cell_sums(self.band, self.ltc, self.practice, here, em, self.n_practices)
+        key = self.practice.astype(np.intp) * 63 + self.band.astype(np.intp) * 9 + self.ltc
+        frailty = np.bincount(key, weights=here, minlength=63 * self.n_practices).reshape(self.n_practices, 63)
+        key = self.practice.astype(np.intp) * 7 + self.band
+        emergency = np.bincount(key, weights=em, minlength=7 * self.n_practices).reshape(self.n_practices, 7)
+        return frailty, emergency
 
     def service_cost_tables(self, unit_cost: dict, digital_share: float, transitions: dict) -> dict[str, np.ndarray]:
         """Expected yearly cost of one person in each (band, conditions) cell, by service, from this year's

@@ -296,7 +296,9 @@ def test_a_signal_mid_run_leaves_a_resumable_unlocked_run(tmp_path, economies, m
     code = (f"import sys; sys.path.insert(0, {TESTS!r}); from abm.experiment import run_experiment; "
             f"run_experiment({cfg!r}, out={str(out)!r}, workers=2, model={FAKE!r}, "
             f"log=lambda m: print(m, file=sys.stderr))")
-    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "ABM_FAKE_STEP_SECONDS": "0.01"},
+    # slow enough steps that the run cannot finish while this process is starved of CPU (a signal that
+    # lands after the last task runs no handler and the run ends normally: seen once under load)
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "ABM_FAKE_STEP_SECONDS": "0.05"},
                             stderr=subprocess.PIPE, text=True)
     parts = tmp_path / ".cut.partial" / "parts"
     deadline = time.monotonic() + 240                       # a guard against hanging, not a check

@@ -115,30 +115,31 @@ def test_practices_own_age_structures_shape_their_lists():
     assert pop.rate["emergency"][pop.practice == k_old].mean() > 3 * pop.rate["emergency"][pop.practice == k_young].mean()
 
 
-def test_place_sums_equal_masked_sums_to_the_last_bit():
-    """The per-place sums of expected activity (chunked numpy, and the compiled pass) give numpy's own
-    masked full-length sums exactly, bit for bit, with places mixed and in runs as people are laid out."""
-    from abm.finance import _compiled_sums, _NO_TABLE, _NO_VALUES, compiled_matches, pairwise_matches, \
-        place_product_sums, place_sums
-    assert pairwise_matches() and compiled_matches()
-    rng = np.random.default_rng(3)
-    for n in (0, 5, 8, 128, 129, 70_001, 300_017):
-        for place in (rng.integers(0, 4, n).astype(np.int8), np.sort(rng.integers(0, 4, n)).astype(np.int8)):
-            a32 = (rng.random(n) * rng.choice([0.0, 1e-3, 1.0, 40.0], n)).astype(np.float32)
-            a64 = rng.random(n) * 3.0
-            band = rng.integers(0, 7, n).astype(np.int8)
-            tab = [rng.random(7), rng.random(7) * 0.1]
-            got32 = place_sums([a32, lambda s, e: a32[s:e] * np.float32(2)], place, 4, leaf=1000)
-            got64 = place_sums([a64], place, 4, np.float64, leaf=1000)
-            fast32 = _compiled_sums((a32, a32 * np.float32(2)), a32, place, _NO_TABLE, place, 4, np.float32)
-            fast64 = _compiled_sums((a64,), a64, place, _NO_TABLE, place, 4, np.float64)
-            prod = place_product_sums(a32, band, tab, place, 4)
-            prod_np = place_sums([lambda s, e, t=t: a32[s:e] * t[band[s:e]] for t in tab], place, 4, np.float64)
-            for q in range(4):
-                people = (place == q).astype(np.float32)
-                want = [np.multiply(a32, people).sum(), np.multiply(a32 * np.float32(2), people).sum()]
-                assert got32[0, q] == want[0] and fast32[0, q] == want[0]
-                assert got32[1, q] == want[1] and fast32[1, q] == want[1]
-                assert got64[0, q] == fast64[0, q] == np.multiply(a64, people).sum()
-                for t in range(2):
-                    assert prod[t, q] == prod_np[t, q] == np.multiply(a32 * tab[t][band], people).sum()
+def test_place_totals_equal_sums_over_each_places_people(monkeypatch):
+    """Each place's expected totals, from sums by practice and cell, equal the per-person rates summed over
+    the place's people (to float rounding), with vacant rows after people move away, rows grown and
+    people moved between places; the compiled pass and np.bincount give the same sums bit for bit."""
+    m = ContractingModel("icp_full", economy=str(BLACK_COUNTRY), rng=3, population_scale=0.02,
+                         population__growth_rate=-0.01)
+    m.run(13)
+    pop, care = m.pop, m.care
+    assert pop.size < pop.n                                   # vacant rows
+    place = care.person_place()
+    assert len(np.unique(place)) == 4
+    got = m.finance.place_totals()
+    em = m.finance._planned_emergency_rate().astype(np.float64)
+    tr = m.p["transitions"]
+    for q in range(4):
+        here = place == q
+        assert got["em"][q] == pytest.approx(em[here].sum(), rel=1e-6)
+        for k, v in got["rate"].items():
+            assert v[q] == pytest.approx(pop.rate[k][here].astype(np.float64).sum(), rel=1e-6), k
+        for t, key in enumerate(("discharge_to_community", "discharge_to_social_care")):
+            want = (em * np.asarray(tr[key])[pop.band])[here].sum()
+            assert got["disc"][t][q] == pytest.approx(want, rel=1e-6)
+    gp = np.bincount(pop.practice, weights=pop.rate["gp_contacts"], minlength=len(m.practices))
+    assert np.allclose(got["gp"], gp, rtol=1e-6)
+    monkeypatch.setenv("ABM_KERNEL", "numpy")
+    again = m.finance.place_totals()
+    assert np.array_equal(again["em"], got["em"]) and np.array_equal(again["gp"], got["gp"])
+    assert all(np.array_equal(again["rate"][k], got["rate"][k]) for k in got["rate"])
