@@ -409,9 +409,11 @@ class Care:
         return mult.astype(np.float32)
 
     def emergency_bound(self) -> float:
-        """Largest possible emergency multiplier (the clip limits above), for candidate screening."""
+        """Largest possible emergency multiplier (the clip limits above and, where prevention falls short
+        of the status quo's line, 1 / (1 - effect_max)), for candidate screening."""
         eff = self.p["digital"]["health_effect"]
-        return 3.0 * 1.5 * (1.0 + max(eff, 0.0))
+        prevention = 1.0 if self.model.prevention.shadow_same else 1.0 / (1.0 - self.p["prevention"]["effect_max"])
+        return 3.0 * 1.5 * (1.0 + max(eff, 0.0)) * prevention
 
     def person_practice_org(self) -> np.ndarray:
         """Each person's registered practice as an organisation index, cached until registrations change."""
@@ -687,14 +689,15 @@ class Care:
         res.record("integrated", t, integrated)
         res.record("admissions", t, float(em_k.sum()))
 
-        # health: recovery towards baseline (raised by prevention), losses from admissions, waits and hand-offs
+        # health: recovery towards baseline (moved by prevention's net effect), losses from admissions, waits
+        # and hand-offs
         h = pop.health
         hp = p["health"]
         r_rec = np.float32(hp["recovery_rate"])
         step = np.subtract(pop.base_health, h, out=self._f32_buffer(pop.n))   # recovery towards baseline ...
         step *= r_rec
         h += step
-        live = pop.prev_live                          # ... raised by prevention where it has reached
+        live = pop.prev_live                          # ... moved by prevention where either line reached
         if len(live):
             base = pop.base_health[live]
             gain = np.float32(hp["prevention_gain"] / max(p["prevention"]["effect_max"], 1e-9))

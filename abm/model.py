@@ -136,12 +136,13 @@ def settlement_year_start(m) -> None:
 
 
 def prevention_decision(m) -> None:
-    """Yearly (first month): the decider sets this year's prevention budget and whom it reaches."""
+    """Yearly (first month): the decider sets this year's prevention budget and whom it reaches; the status
+    quo's public-health line is planned beside it as the shadow prevention acts against."""
     m.prevention.decide(m.month)
 
 
 def prevention_maturing(m) -> None:
-    """Monthly: prevention investment becomes effective with a lag and fades."""
+    """Monthly: prevention investment (and the shadow's) becomes effective with a lag and fades."""
     m.pop.mature_prevention()
 
 

@@ -238,7 +238,11 @@ class Population:
         self.base_health = np.empty(0, np.float32)
         self.prev_pending = np.empty(0, np.float32)
         self.prev_stock = np.empty(0, np.float32)
-        self._effect = np.empty(0, np.float32)         # prevention effect, updated monthly
+        # the status quo's public-health line run as a shadow on the same people (prevention.observed_share):
+        # the observed rates contain its effect, so prevention acts relative to it
+        self.shadow_pending = np.empty(0, np.float32)
+        self.shadow_stock = np.empty(0, np.float32)
+        self._effect = np.empty(0, np.float32)         # net prevention effect, updated monthly
         # contact history: the rolling 12-month window and the continuity sums kept up to date
         self.contacts = ContactWindow(n_slots)
         self.registrations = 0                        # bumped whenever anyone's practice changes
@@ -309,6 +313,7 @@ class Population:
         self.base_health, self.health = cat([self.base_health, base]), cat([self.health, base.copy()])
         z = np.zeros(k, np.float32)
         self.prev_pending, self.prev_stock = cat([self.prev_pending, z]), cat([self.prev_stock, z.copy()])
+        self.shadow_pending, self.shadow_stock = cat([self.shadow_pending, z.copy()]), cat([self.shadow_stock, z.copy()])
         self.contacts.grow(k)
         # per-row input of the counter-based draws, for the new rows only (elementwise: the same values)
         self.rows_spread = cat([self.rows_spread, spread(np.arange(self.n - k, self.n))])
@@ -323,7 +328,7 @@ class Population:
         self.frailty[rows], self.practice[rows] = frailty, practice
         base = self._baseline_health(age, ltc)
         self.base_health[rows], self.health[rows] = base, base
-        self.prev_pending[rows] = self.prev_stock[rows] = self._effect[rows] = 0.0
+        self._forget_prevention(rows)
         self.present[rows] = True
         self._size = int(self.present.sum())
 
@@ -391,9 +396,7 @@ class Population:
             self.ltc[dead] = 0
             sd = self.params["demand"]["frailty_sd"]
             self.frailty[dead] = rng.lognormal(-sd * sd / 2, sd, size=k) if sd > 0 else 1.0
-            self.prev_pending[dead] = 0.0
-            self.prev_stock[dead] = 0.0
-            self._effect[dead] = 0.0
+            self._forget_prevention(dead)
         # registration moves between practices
         self.registrations += 1
         move = (rng.random(n, out=u) < p["churn"]) & self.present
@@ -409,7 +412,7 @@ class Population:
             gone = np.zeros(n, bool)
             gone[left] = True
             self.present[gone] = False
-            self.prev_pending[gone] = self.prev_stock[gone] = self._effect[gone] = 0.0
+            self._forget_prevention(gone)
             self.contacts.forget(gone)
             self._size = int(self.present.sum())
         elif change > 0:                               # new registrations fill vacant rows, then new rows
@@ -592,15 +595,23 @@ class Population:
         return self.rate["emergency"] * self.health_multiplier()
 
     def prevention_effect(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """Relative reduction of emergency risk from prevention (updated monthly, non-zero only for
-        people prevention has reached)."""
+        """Net relative reduction of emergency risk from prevention against the status quo's public-health
+        line, whose effect the observed rates contain (updated monthly; negative where the arrangement does
+        less than that line would; zero for people neither line has reached)."""
         return self._effect if idx is None else self._effect[idx]
 
-    def invest(self, reached: np.ndarray, amount: float) -> None:
-        """Prevention spending on the people reached, shared equally; they join the tracked set."""
+    def _forget_prevention(self, rows: np.ndarray) -> None:
+        """A death, a departure or a new registration: the row carries no prevention stock on either line."""
+        for a in (self.prev_pending, self.prev_stock, self.shadow_pending, self.shadow_stock, self._effect):
+            a[rows] = 0.0
+
+    def invest(self, reached: np.ndarray, amount: float, shadow: bool = False) -> None:
+        """Prevention spending on the people reached, shared equally (on the shadow line: what the status
+        quo's public-health line would spend on them); they join the tracked set."""
         if len(reached) == 0:
             return
-        self.prev_pending[reached] += np.float32(amount / len(reached))
+        pending = self.shadow_pending if shadow else self.prev_pending
+        pending[reached] += np.float32(amount / len(reached))
         if getattr(self, "_last_reached", None) is not reached:
             live = np.zeros(self.n, bool)          # the sorted union, without a sort
             live[self.prev_live] = True
@@ -609,13 +620,23 @@ class Population:
             self._last_reached = reached
 
     def mature_prevention(self) -> None:
-        """Investment becomes effective with a mean lag (exponential delay) and fades."""
+        """Investment becomes effective with a mean lag (exponential delay) and fades, on both lines. The
+        net effect is the relative change in emergency risk against the shadow, (e - e_s) / (1 - e_s): the
+        risk is (1 - e) / (1 - e_s) times the observed one, so the status quo's own line nets to zero
+        and an arrangement that stops it loses its effect (a negative net effect)."""
         pv = self.params["prevention"]
         live = self.prev_live
         if len(live):
-            pend = self.prev_pending[live]
-            move = pend * np.float32(1.0 / max(pv["lag_months"], 1))
-            self.prev_pending[live] = pend - move
-            stock = self.prev_stock[live] * np.float32((1 - pv["decay_per_year"]) ** (1 / 12)) + move
-            self.prev_stock[live] = stock
-            self._effect[live] = pv["effect_max"] * (1.0 - np.exp(-stock / np.float32(pv["half_saturation"])))
+            keep = np.float32((1 - pv["decay_per_year"]) ** (1 / 12))
+            lag = np.float32(1.0 / max(pv["lag_months"], 1))
+            half = np.float32(pv["half_saturation"])
+            effect = []
+            for pending, stock in ((self.prev_pending, self.prev_stock), (self.shadow_pending, self.shadow_stock)):
+                pend = pending[live]
+                move = pend * lag
+                pending[live] = pend - move
+                st = stock[live] * keep + move
+                stock[live] = st
+                effect.append(np.float32(pv["effect_max"]) * (np.float32(1.0) - np.exp(-st / half)))
+            e, e_s = effect
+            self._effect[live] = (e - e_s) / (np.float32(1.0) - e_s)

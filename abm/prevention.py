@@ -4,6 +4,12 @@ alliance agreed; the effect on people lives in `Population` (pending and matured
 
 The decider depends on the arrangement (`prevention_holder`): the commissioner keeps a small public-health
 line; a holder invests from the saving it keeps within its remaining term; an alliance needs unanimity.
+
+The observed admission rates already contain the status quo's own public-health line (its effect is in
+the data the rates come from), so prevention acts relative to that line: every year the line the status
+quo would run (`prevention.observed_share` of each commissioner's allocation, on the people it would
+reach) is planned as a shadow, and the population's emergency risk and health respond to the difference
+(`Population.mature_prevention`). In the status quo at the defaults the two are the same and net to zero.
 """
 from __future__ import annotations
 
@@ -17,6 +23,15 @@ class Prevention:
         self.plan = {"payers": [], "reached": np.empty(0, np.int64), "budget": 0.0}
         self.alliance_agreed = True
         self.spent_ytd: dict[int, float] = {}       # payer idx -> prevention spent this year
+        self.shadow = {"reached": np.empty(0, np.int64), "budget": 0.0}
+        pv = self.p["prevention"]
+        # the arrangement runs the status quo's line itself: both lines are the same, the net effect zero
+        # (skipping them gives the same numbers, bit for bit, as running both; a test holds it)
+        self.shadow_same = self.SHORTCUT and model.arr["prevention_holder"] == "commissioner" \
+            and pv["public_health_share"] == pv["observed_share"]
+
+    #: skip both lines when they are the same (tests set it False to check the shortcut changes nothing)
+    SHORTCUT = True
 
     # ------------------------------------------------------------------ incentives
     def kept_share(self, decider) -> float:
@@ -88,10 +103,8 @@ class Prevention:
         payers: list[tuple[int, float]] = []
         budget = 0.0
         if who == "commissioner":          # each place's NHS commissioner keeps a public-health line
-            for oid in dict.fromkeys(pl["commissioner"] for pl in m.eco["places"]):
-                amount = pv["public_health_share"] * m.network[f"alloc:{oid}"].value
-                payers.append((m.org_by_id[oid].idx, amount))
-                budget += amount
+            payers = self._public_health_line(pv["public_health_share"])
+            budget = sum(a for _, a in payers)
         elif who == "holder" and m.holder and not m.holder.failed:
             c = m.network[m.network.holder_contracts[0]]
             if c.status == "active":
@@ -114,7 +127,19 @@ class Prevention:
                 payers = [(m.ccg.idx, budget * s_c)] + [
                     (m.org_by_id[c.payee].idx, budget * (1 - s_c) * m.org_by_id[c.payee].expected_income / total)
                     for c in members]
-        self.plan = {"payers": payers, "reached": self._reach(t, budget), "budget": budget}
+        reached = self._reach(t, budget)
+        self.plan = {"payers": payers, "reached": reached, "budget": budget}
+        # the shadow: the status quo's line this year (whom it reaches depends on the budget only through
+        # whether there is one, so the same people as the plan's when both spend)
+        shadow = sum(a for _, a in self._public_health_line(pv["observed_share"]))
+        self.shadow = {"reached": reached if len(reached) and shadow > 0 else self._reach(t, shadow),
+                       "budget": shadow}
+
+    def _public_health_line(self, share: float) -> list[tuple[int, float]]:
+        """(payer idx, yearly amount): `share` of each place's NHS commissioner's allocation."""
+        m = self.model
+        return [(m.org_by_id[oid].idx, share * m.network[f"alloc:{oid}"].value)
+                for oid in dict.fromkeys(pl["commissioner"] for pl in m.eco["places"])]
 
     def _reach(self, t: int, budget: float) -> np.ndarray:
         """Population health analytics: the highest predicted risk first, or an even spread."""
@@ -144,8 +169,11 @@ class Prevention:
             led.spend(idx, amount / 12.0, "care")
             prev += amount / 12.0
             self.spent_ytd[idx] = self.spent_ytd.get(idx, 0.0) + amount / 12.0
-        if prev:
-            m.pop.invest(self.plan["reached"], prev)
+        if not self.shadow_same:
+            if prev:
+                m.pop.invest(self.plan["reached"], prev)
+            if self.shadow["budget"] > 0:
+                m.pop.invest(self.shadow["reached"], self.shadow["budget"] / 12.0, shadow=True)
         m.results.add("prevention", prev)
         m.results.record("prevention", t, prev)
         m.results.record_add("cost", t, prev)

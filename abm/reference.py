@@ -67,14 +67,19 @@ class PatientAgent(mesa.Agent):
         self.health = float(src.health[row])
         self.prev_pending = float(src.prev_pending[row])
         self.prev_stock = float(src.prev_stock[row])
+        self.shadow_pending = float(src.shadow_pending[row])   # the status quo's line, as a shadow
+        self.shadow_stock = float(src.shadow_stock[row])
         self.coc = math.nan
         self.ring = [dict() for _ in range(12)]   # contacts per slot, one dict per month
         self.window: dict[int, int] = {}           # contacts per slot over the last 12 months
 
     # ------------------------------------------------------------------ pieces of a month
     def prevention_effect(self) -> float:
+        """Net of the status quo's line (as `Population.mature_prevention`)."""
         pv = self.model.p["prevention"]
-        return pv["effect_max"] * (1.0 - math.exp(-self.prev_stock / pv["half_saturation"]))
+        e = pv["effect_max"] * (1.0 - math.exp(-self.prev_stock / pv["half_saturation"]))
+        e_s = pv["effect_max"] * (1.0 - math.exp(-self.shadow_stock / pv["half_saturation"]))
+        return (e - e_s) / (1.0 - e_s)
 
     def emergency_multiplier(self) -> float:
         p = self.model.p
@@ -95,6 +100,9 @@ class PatientAgent(mesa.Agent):
         move = self.prev_pending / max(pv["lag_months"], 1)
         self.prev_pending -= move
         self.prev_stock = self.prev_stock * m.prev_decay + move
+        move = self.shadow_pending / max(pv["lag_months"], 1)
+        self.shadow_pending -= move
+        self.shadow_stock = self.shadow_stock * m.prev_decay + move
         # demand
         counts = {}
         for key in DEMAND:
