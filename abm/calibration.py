@@ -40,9 +40,9 @@ KNOWN_GAPS: dict[str, str] = {}
 #: why the model sits below England's per-head growth (shown beside the trend; not a failure)
 TREND_NOTES = {"emergency_admissions_growth_per_year":
                "the model's rise is the sourced secular growth (demand.emergency_secular_growth) plus ageing, "
-               "less health drifting above its reference among the people most at risk (about 0.3 points a "
-               "year; docs/ODD.md, 'A remaining bias'); prevention acts relative to the status quo's own line, "
-               "whose effect the observed rates contain"}
+               "about 2.3% a year; prevention acts relative to the status quo's own line, whose effect the "
+               "observed rates contain, and health follows each person's expected path (docs/ODD.md, "
+               "'A known bias, removed')"}
 
 
 def emergency_trend(seeds=(1, 2), scale: float = 0.25, months: int = 120) -> float:

@@ -121,6 +121,12 @@ class Care:
         self.orgs_per_patient = 0.0
         self._merged = (None, None)
 
+    def same_provider_share(self, first: str, then: str) -> float:
+        """Chance that two services drawn independently by the economy's shares go to the same provider
+        (an elective after an outpatient attendance at the same trust is no hand-off)."""
+        a, b = self.service_providers.get(first, {}), self.service_providers.get(then, {})
+        return float(sum(share * b.get(org, 0.0) for org, share in a.items()))
+
     # ------------------------------------------------------------------ structure
     def add_organisation(self, org, like, services: list[str] | None = None) -> None:
         """A successor: its own contact slot, `like`'s capacity, and the waiting list it inherits (for
@@ -716,6 +722,7 @@ class Care:
                 idx, _, _ = chosen[s]
                 h[idx] -= np.float32(avoid * gap)
         np.clip(h, 0.0, 1.0, out=h)
+        pop.follow_reference()                        # the expected path health is measured against
 
         self.units = units
         self.units_place = units_place

@@ -414,6 +414,7 @@ class ContractingModel(mesa.Model):
         self.care = Care(self)
         self.pop = Population(eco, p, self.scale, self.stream("population", 0), n_slots=self.care.n_slots,
                               place_of_practice=self.care.place_of_practice)
+        self.pop.same_provider_elective = self.care.same_provider_share("outpatient", "elective")
         self.pop.compute_rates()
         self.pop.health[:] = self.pop.ref_health
         self.update_list_sizes()

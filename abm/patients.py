@@ -459,7 +459,7 @@ class Population:
                     out *= np.float32(trend)
         self.levels = {}                                # byte levels, computed when first needed this year
         self.slow_lo = {}                               # screening levels at other factors, this year
-        self.ref_health = self._reference_health()
+        self._update_reference()
 
     def get_levels(self, key: str) -> np.ndarray:
         """Byte levels floor(256 P(K <= j)) of this year's monthly counts at the base rate (poisson_levels)."""
@@ -482,12 +482,62 @@ class Population:
         spread over the band's years."""
         return np.clip(np.diff(np.append(self.ltc_mean, self.ltc_mean[-1] + 0.3)) / BAND_WIDTH, 0, 1)
 
-    def _monthly_losses(self, r: dict) -> np.ndarray:
-        """Expected monthly health losses at yearly rates `r`: admissions and hand-offs."""
+    #: share of electives after an outpatient attendance in the same month that stay with the same
+    #: provider (no hand-off); set by the model from the status quo's routing shares
+    same_provider_elective = 0.0
+
+    def _monthly_losses(self, r: dict, band: np.ndarray) -> np.ndarray:
+        """Expected monthly health losses at yearly rates `r` in the status quo, counted as care delivery
+        counts them: each admission (at most KMAX a month) and, a month, one hand-off for an outpatient
+        referral, for an elective not following an outpatient attendance at the same provider, for a
+        referral to mental health, and for each discharge to community or social care."""
         h = self.params["health"]
-        mh = self.params["transitions"]["gp_to_mental_health_referral"]
-        return (h["admission_loss"] * r["emergency"]
-                + h["handoff_loss"] * (r["outpatient"] + r["elective"] + mh * r["mental_health"])) / 12.0
+        tr = self.params["transitions"]
+        none = {k: np.exp(-r[k] / np.float32(12.0)) for k in ("emergency", "outpatient", "elective", "mental_health")}
+        lam_e = r["emergency"] / np.float32(12.0)
+        any_e = 1.0 - none["emergency"]
+        admissions = any_e + (1.0 - none["emergency"] * (1.0 + lam_e)) if KMAX["emergency"] >= 2 else any_e
+        any_op = 1.0 - none["outpatient"]
+        discharge = (np.asarray(tr["discharge_to_community"], np.float32)
+                     + np.asarray(tr["discharge_to_social_care"], np.float32))[band]
+        handoffs = (any_op + (1.0 - none["elective"]) * (1.0 - any_op * np.float32(self.same_provider_elective))
+                    + np.float32(tr["gp_to_mental_health_referral"]) * (1.0 - none["mental_health"])
+                    + any_e * discharge)
+        return (np.float32(h["admission_loss"]) * admissions + np.float32(h["handoff_loss"]) * handoffs).astype(np.float32)
+
+    def _update_reference(self) -> None:
+        """Yearly, after the rates: each person's reference health and the expected monthly losses it
+        follows. A new person (and everyone at the start) starts at the equilibrium `_reference_health`;
+        everyone else's reference carries on from where it is, as their expected path (`follow_reference`),
+        so a person who has just gained a condition, whose rate jumps while health takes months to follow,
+        has a reference that lags as their health does."""
+        keys = ("emergency", "outpatient", "elective", "mental_health")
+        self.exp_loss = np.empty(self.n, np.float32)
+        for a, b in chunks(self.n):
+            self.exp_loss[a:b] = self._monthly_losses({k: self.rate[k][a:b] for k in keys}, self.band[a:b])
+        eq = self._reference_health()
+        old = getattr(self, "ref_health", None)
+        if old is not None and len(old):
+            keep = np.zeros(self.n, bool)
+            keep[:len(old)] = True
+            fresh = getattr(self, "fresh", None)
+            if fresh is not None:
+                keep[:len(fresh)] &= ~fresh
+            eq[keep] = old[keep[:len(old)]]
+        self.ref_health = eq
+
+    def follow_reference(self) -> None:
+        """Monthly: the reference moves as health would in the status quo without its chance events,
+        closing recovery_rate of its gap to the baseline and losing the expected losses. So the emergency
+        risk responds to each person's health against their own expected path, and the risk-weighted
+        health multiplier stays at one in the status quo as the population ages and gains conditions."""
+        r = np.float32(self.params["health"]["recovery_rate"])
+        ref = self.ref_health
+        step = np.subtract(self.base_health, ref)
+        step *= r
+        step -= self.exp_loss
+        ref += step
+        np.clip(ref, 0.0, 1.0, out=ref)
 
     def _reference_health(self) -> np.ndarray:
         """Each person's equilibrium health under the status quo, which emergency risk responds to (so the
@@ -506,7 +556,8 @@ class Population:
         keys = ("emergency", "outpatient", "elective", "mental_health")
         out = np.empty(self.n, np.float32)
         for a, b in chunks(self.n):          # elementwise, chunk by chunk in cache
-            static = np.clip(self.base_health[a:b] - self._monthly_losses({k: self.rate[k][a:b] for k in keys}) / rec,
+            static = np.clip(self.base_health[a:b] - self._monthly_losses({k: self.rate[k][a:b] for k in keys},
+                                                                          self.band[a:b]) / rec,
                              0.0, 1.0)
             # next year's expected self
             age = self.age[a:b] + np.float32(1.0)
@@ -522,7 +573,7 @@ class Population:
                 nxt[k] = (lo + p_new * (hi - lo)) * here[a:b] * np.float32(self.trend.get(k, 1.0))
             nxt["emergency"] *= growth
             base1 = self._baseline_health(age, self.ltc[a:b] + p_new)
-            static1 = np.clip(base1 - self._monthly_losses(nxt) / rec, 0.0, 1.0)
+            static1 = np.clip(base1 - self._monthly_losses(nxt, band) / rec, 0.0, 1.0)
             out[a:b] = np.clip(static + (static - static1) / (12.0 * rec), 0.0, 1.0)
         return out
 

@@ -7,7 +7,7 @@ row: prevention maturing, demand draws per service (Poisson by inverse CDF from 
 age band, conditions and frailty; emergency risk moved by prevention, health and continuity),
 the digital/face-to-face and practice/federation split of GP contacts, provider choice by
 (choice-adjusted) shares, discharge transitions after an emergency admission, hand-offs between
-organisations (integrated or not), health recovery and losses, the rolling 12-month contact
+organisations (integrated or not), health recovery and losses, the reference health moving along its expected path, the rolling 12-month contact
 window and its Bice-Boxerman continuity of care. Rates, routing, coverage and providers are copied
 from a real `ContractingModel` built at the same size, so the per-patient inputs are the model's.
 
@@ -63,6 +63,7 @@ class PatientAgent(mesa.Agent):
         self.practice_org = int(model.source.care.practice_idx[self.practice])
         self.rates = {key: float(src.rate[key][row]) for key in DEMAND}
         self.ref_health = float(src.ref_health[row])
+        self.exp_loss = float(src.exp_loss[row])      # the reference's expected monthly losses
         self.base_health = float(src.base_health[row])
         self.health = float(src.health[row])
         self.prev_pending = float(src.prev_pending[row])
@@ -195,6 +196,8 @@ class PatientAgent(mesa.Agent):
                 h -= p["costs"]["waiting_health_loss"] * m.wait_frac[s].get(chosen[s], 0.0)
                 h -= m.rationing[s]
         self.health = min(max(h - loss, 0.0), 1.0)
+        ref = self.ref_health + hp["recovery_rate"] * (self.base_health - self.ref_health) - self.exp_loss
+        self.ref_health = min(max(ref, 0.0), 1.0)
         # the rolling 12-month contact window and continuity of care
         slot_now = m.month % 12
         old = self.ring[slot_now]
