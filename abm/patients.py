@@ -194,6 +194,13 @@ def _practice_cell_sums(band, ltc, practice, here, em, n_practices):
     return frailty, emergency
 
 
+@_jit
+def _follow(ref, base, loss, r):
+    for i in range(ref.shape[0]):
+        v = ref[i] + ((base[i] - ref[i]) * r - loss[i])
+        ref[i] = min(max(v, np.float32(0.0)), np.float32(1.0))
+
+
 def chunks(n: int, size: int | None = None):
     """[start, end) ranges covering 0..n-1, `size` (CHUNK) at a time."""
     size = size or CHUNK
@@ -533,6 +540,9 @@ class Population:
         health multiplier stays at one in the status quo as the population ages and gains conditions."""
         r = np.float32(self.params["health"]["recovery_rate"])
         ref = self.ref_health
+        if _kernel_enabled():                          # one pass (the same float32 steps as below)
+            _follow(ref, self.base_health, self.exp_loss, r)
+            return
         step = np.subtract(self.base_health, ref)
         step *= r
         step -= self.exp_loss
@@ -556,9 +566,7 @@ class Population:
         keys = ("emergency", "outpatient", "elective", "mental_health")
         out = np.empty(self.n, np.float32)
         for a, b in chunks(self.n):          # elementwise, chunk by chunk in cache
-            static = np.clip(self.base_health[a:b] - self._monthly_losses({k: self.rate[k][a:b] for k in keys},
-                                                                          self.band[a:b]) / rec,
-                             0.0, 1.0)
+            static = np.clip(self.base_health[a:b] - self.exp_loss[a:b] / rec, 0.0, 1.0)   # (_update_reference)
             # next year's expected self
             age = self.age[a:b] + np.float32(1.0)
             band = BAND_OF_YEAR[np.minimum(age, 120).astype(np.intp)]
