@@ -7,8 +7,8 @@ row: prevention maturing, demand draws per service (Poisson by inverse CDF from 
 age band, conditions and frailty; emergency risk moved by prevention, health and continuity),
 the digital/face-to-face and practice/federation split of GP contacts, provider choice by
 (choice-adjusted) shares, discharge transitions after an emergency admission, hand-offs between
-organisations (integrated or not), health recovery and losses, the reference health moving along its expected path, the rolling 12-month contact
-window and its Bice-Boxerman continuity of care. Rates, routing, coverage and providers are copied
+organisations (integrated or not), health recovery and losses, the reference health moving along its
+expected path, the rolling 12-month contact window and its Bice-Boxerman continuity of care. Rates, routing, coverage and providers are copied
 from a real `ContractingModel` built at the same size, so the per-patient inputs are the model's.
 
 Not reproduced (they are per-organisation, not per-patient, work): money, contracts, capacity and
